@@ -1,0 +1,1 @@
+"""Corpora, manifests, downloads and batching."""

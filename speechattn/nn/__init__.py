@@ -1,0 +1,1 @@
+"""The shared neural core: encoder, attention, decoder step."""

@@ -1,0 +1,1 @@
+"""Tacotron-style speech synthesis built from speechattn.nn."""
