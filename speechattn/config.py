@@ -1,0 +1,193 @@
+"""Typed configs resolved one way: dataclass defaults, then a YAML file, then ``key=value`` overrides.
+
+Every component has its own small dataclass (``EncoderConfig``, ``AttentionConfig``, ...); a recipe
+composes them into one dataclass. Nested fields are addressed with dots on the command line
+(``encoder.hidden_dim=256``). Unknown keys and values of the wrong type raise ``ValueError`` naming
+the key, the value and what was expected.
+
+>>> from speechattn.nn.decoder import DecoderConfig
+>>> config = resolve_config(DecoderConfig, overrides=["hidden_dim=8", "attention.kind=dot"])
+>>> config.hidden_dim, config.attention.kind, config.attention.attention_dim
+(8, 'dot', 128)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+__all__ = ["resolve_config", "config_from_dict", "config_to_dict", "save_config", "load_config"]
+
+C = TypeVar("C")
+
+
+def _check_value(key: str, value: Any, annotation: Any) -> Any:
+    """Return ``value`` converted to ``annotation`` or raise ``ValueError`` naming ``key``."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _check_value(key, value, option)
+            except ValueError as error:
+                errors.append(str(error))
+        raise ValueError(f"config key {key!r}: {value!r} matches none of {annotation}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ValueError(f"config key {key!r}: {value!r} is not one of {list(args)}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"config key {key!r}: expected a list, got {value!r}")
+        item_type = args[0] if args else Any
+        items = [_check_value(f"{key}[{i}]", v, item_type) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"config key {key!r}: expected a mapping, got {value!r}")
+        return dict(value)
+    if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"config key {key!r}: expected a mapping of {annotation.__name__} fields")
+        return config_from_dict(annotation, value, prefix=f"{key}.")
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"config key {key!r}: expected true/false, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"config key {key!r}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"config key {key!r}: expected an integer, got {value!r}")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ValueError(f"config key {key!r}: expected a string, got {value!r}")
+        return value
+    if annotation is type(None):
+        if value is not None:
+            raise ValueError(f"config key {key!r}: expected null, got {value!r}")
+        return None
+    raise ValueError(f"config key {key!r}: unsupported field type {annotation}")
+
+
+def config_from_dict(cls: type[C], values: dict[str, Any], prefix: str = "") -> C:
+    """Build ``cls`` from ``values`` on top of its defaults; unknown keys raise ``ValueError``."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"unknown config key(s) {[prefix + k for k in unknown]}; "
+            f"valid keys here: {[prefix + k for k in fields]}"
+        )
+    kwargs = {}
+    for name, value in values.items():
+        default = _default_of(fields[name])
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            # A nested section given partially keeps the parent's defaults for the rest.
+            value = _deep_update(config_to_dict(default), value)
+        kwargs[name] = _check_value(prefix + name, value, hints[name])
+    return cls(**kwargs)
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _deep_update(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_update(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ValueError(f"override {item!r} is not of the form key=value")
+    key, raw = item.split("=", 1)
+    if not key:
+        raise ValueError(f"override {item!r} has an empty key")
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def _merge(base: dict[str, Any], path: list[str], value: Any) -> None:
+    node = base
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ValueError(f"override {'.'.join(path)}: {part!r} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """The config as plain YAML-safe data (tuples become lists)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(config))
+
+
+def resolve_config(
+    cls: type[C], yaml_path: str | Path | None = None, overrides: list[str] | None = None
+) -> C:
+    """Defaults of ``cls``, updated by the YAML file, then by ``key=value`` overrides."""
+    values: dict[str, Any] = {}
+    if yaml_path is not None:
+        path = Path(yaml_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: config file not found")
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: a config file must hold a mapping, got {type(loaded).__name__}")
+        values = loaded
+    for item in overrides or []:
+        key_path, value = _parse_override(item)
+        _merge(values, key_path, value)
+    try:
+        return config_from_dict(cls, values)
+    except ValueError as error:
+        where = f" (from {yaml_path})" if yaml_path else ""
+        raise ValueError(f"{error}{where}") from None
+
+
+def save_config(config: Any, path: str | Path) -> Path:
+    """Write the resolved config as YAML (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_config(cls: type[C], path: str | Path) -> C:
+    """Read a config saved by :func:`save_config`."""
+    return resolve_config(cls, path)

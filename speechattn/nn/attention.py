@@ -1,0 +1,226 @@
+"""The attention family, chosen by name from a registry, all stateless.
+
+Shapes: B batch, T encoder frames, Dq query dim, Dm memory (encoder output) dim, A attention dim.
+
+Every attention module has the same call::
+
+    keys = attention.prepare(memory)                        # once per utterance batch
+    context, weights, state = attention(query, memory, mask, state, keys)
+
+- ``query`` (B, Dq): the decoder's state at this step.
+- ``memory`` (B, T, Dm): encoder outputs; ``mask`` (B, T) bool, True on real frames.
+- ``state``: :class:`AttentionState` from the previous step (or :func:`initial_state`).
+- ``context`` (B, Dm), ``weights`` (B, T) summing to 1 with exactly 0 on padded frames.
+
+Nothing is remembered between calls: the running state goes in and comes out explicitly, so a
+module can never leak the last batch's mask into the next one.
+
+Kinds (``ATTENTION``):
+- ``dot``: Luong's dot score ``q . m`` (needs Dq == Dm).
+- ``general``: Luong's bilinear score ``q^T W m``.
+- ``additive``: Bahdanau's concat score ``v^T tanh(W q + U m + b)``.
+- ``location``: Chorowski et al. (2015) location-aware score: ``additive`` plus features from a 1-D
+  convolution over the previous and the cumulative attention weights.
+
+Global vs local: every kind attends globally by default. ``window=W`` makes it local: only frames
+within ``[focus - window_backward, focus + W]`` of the previous step's focus (argmax of the previous
+weights) can be attended, which may also be switched on at inference only (``attention.window = 4``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "ATTENTION",
+    "AttentionConfig",
+    "AttentionState",
+    "Attention",
+    "DotAttention",
+    "GeneralAttention",
+    "AdditiveAttention",
+    "LocationAttention",
+    "build_attention",
+    "initial_state",
+    "window_mask",
+]
+
+
+@dataclass
+class AttentionConfig:
+    """Hyper-parameters of one attention module (the dims are filled in by the decoder)."""
+
+    kind: str = "location"
+    attention_dim: int = 128
+    location_channels: int = 32
+    location_kernel: int = 31
+    window: int | None = None  # local attention: +-window frames around the previous focus
+    window_backward: int | None = None  # frames allowed behind the focus (default: window)
+    temperature: float = 1.0  # scores are divided by this before the softmax
+
+
+class AttentionState(NamedTuple):
+    """What attention carries from one decoder step to the next.
+
+    weights: (B, T) the previous step's weights (all zeros before the first step).
+    cumulative: (B, T) the sum of all previous weights.
+    """
+
+    weights: Tensor
+    cumulative: Tensor
+
+
+def initial_state(memory: Tensor) -> AttentionState:
+    """Zero weights for a (B, T, Dm) memory: the focus starts at frame 0."""
+    zeros = memory.new_zeros(memory.shape[:2])  # (B, T)
+    return AttentionState(zeros, zeros)
+
+
+def window_mask(
+    previous: Tensor, mask: Tensor, forward: int, backward: int | None = None
+) -> Tensor:
+    """Restrict ``mask`` (B, T) to ``[focus - backward, focus + forward]`` around argmax(previous).
+
+    Rows whose window would contain no real frame keep their full mask, so a step can always attend.
+    """
+    backward = forward if backward is None else backward
+    frames = torch.arange(mask.shape[1], device=mask.device)  # (T,)
+    focus = previous.argmax(dim=1, keepdim=True)  # (B, 1)
+    local = (frames >= focus - backward) & (frames <= focus + forward) & mask  # (B, T)
+    empty = ~local.any(dim=1, keepdim=True)
+    return torch.where(empty, mask, local)
+
+
+class Attention(nn.Module):
+    """Base class: subclasses define ``prepare`` and ``score``; masking and softmax live here."""
+
+    def __init__(self, config: AttentionConfig) -> None:
+        super().__init__()
+        if config.temperature <= 0:
+            raise ValueError(f"attention temperature must be > 0, got {config.temperature}")
+        if config.window is not None and config.window < 0:
+            raise ValueError(f"attention window must be >= 0 or None, got {config.window}")
+        self.window = config.window
+        self.window_backward = config.window_backward
+        self.temperature = config.temperature
+
+    def prepare(self, memory: Tensor) -> Tensor:
+        """Per-frame keys (B, T, K) computed once per utterance batch."""
+        return memory
+
+    def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
+        """Unnormalized scores (B, T)."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        query: Tensor,
+        memory: Tensor,
+        mask: Tensor,
+        state: AttentionState,
+        keys: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, AttentionState]:
+        """One attention step: (B, Dq), (B, T, Dm), (B, T) -> context (B, Dm), weights (B, T), state."""
+        if keys is None:
+            keys = self.prepare(memory)
+        if self.window is not None:
+            mask = window_mask(state.weights, mask, self.window, self.window_backward)
+        scores = self.score(query, keys, state) / self.temperature  # (B, T)
+        scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=1)  # (B, T); exp(-inf) is exactly 0 on padding
+        context = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)  # (B, 1, T) @ (B, T, Dm)
+        return context, weights, AttentionState(weights, state.cumulative + weights)
+
+
+class DotAttention(Attention):
+    """Luong's dot score ``q . m``."""
+
+    def __init__(self, config: AttentionConfig, query_dim: int, memory_dim: int) -> None:
+        super().__init__(config)
+        if query_dim != memory_dim:
+            raise ValueError(
+                f"dot attention needs query_dim == memory_dim, got {query_dim} and {memory_dim} "
+                "(use kind='general' for different sizes)"
+            )
+
+    def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
+        return torch.bmm(keys, query.unsqueeze(2)).squeeze(2)  # (B, T, D) @ (B, D, 1)
+
+
+class GeneralAttention(Attention):
+    """Luong's general (bilinear) score ``q^T W m``; ``W m`` is precomputed as the keys."""
+
+    def __init__(self, config: AttentionConfig, query_dim: int, memory_dim: int) -> None:
+        super().__init__(config)
+        self.memory_proj = nn.Linear(memory_dim, query_dim, bias=False)
+
+    def prepare(self, memory: Tensor) -> Tensor:
+        return self.memory_proj(memory)  # (B, T, Dq)
+
+    def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
+        return torch.bmm(keys, query.unsqueeze(2)).squeeze(2)
+
+
+class AdditiveAttention(Attention):
+    """Bahdanau's additive (concat) score ``v^T tanh(W q + U m + b)``."""
+
+    def __init__(self, config: AttentionConfig, query_dim: int, memory_dim: int) -> None:
+        super().__init__(config)
+        self.query_proj = nn.Linear(query_dim, config.attention_dim, bias=True)
+        self.memory_proj = nn.Linear(memory_dim, config.attention_dim, bias=False)
+        self.energy = nn.Linear(config.attention_dim, 1, bias=False)
+
+    def prepare(self, memory: Tensor) -> Tensor:
+        return self.memory_proj(memory)  # (B, T, A)
+
+    def extra_features(self, state: AttentionState) -> Tensor | float:
+        return 0.0
+
+    def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
+        hidden = keys + self.query_proj(query).unsqueeze(1) + self.extra_features(state)
+        return self.energy(torch.tanh(hidden)).squeeze(2)  # (B, T, A) -> (B, T)
+
+
+class LocationAttention(AdditiveAttention):
+    """Chorowski's location-aware score: additive plus conv features of past weights."""
+
+    def __init__(self, config: AttentionConfig, query_dim: int, memory_dim: int) -> None:
+        super().__init__(config, query_dim, memory_dim)
+        if config.location_kernel % 2 != 1:
+            raise ValueError(f"location_kernel must be odd, got {config.location_kernel}")
+        self.location_conv = nn.Conv1d(
+            2,
+            config.location_channels,
+            config.location_kernel,
+            padding=config.location_kernel // 2,
+            bias=False,
+        )
+        self.location_proj = nn.Linear(config.location_channels, config.attention_dim, bias=False)
+
+    def extra_features(self, state: AttentionState) -> Tensor:
+        past = torch.stack([state.weights, state.cumulative], dim=1)  # (B, 2, T)
+        features = self.location_conv(past).transpose(1, 2)  # (B, T, C)
+        return self.location_proj(features)  # (B, T, A)
+
+
+ATTENTION: dict[str, type[Attention]] = {
+    "dot": DotAttention,
+    "general": GeneralAttention,
+    "additive": AdditiveAttention,
+    "location": LocationAttention,
+}
+
+
+def build_attention(config: AttentionConfig, query_dim: int, memory_dim: int) -> Attention:
+    """The attention module named by ``config.kind``."""
+    try:
+        cls = ATTENTION[config.kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown attention kind {config.kind!r}; choose one of {sorted(ATTENTION)}"
+        ) from None
+    return cls(config, query_dim, memory_dim)

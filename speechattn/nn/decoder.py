@@ -1,0 +1,133 @@
+"""The attention decoder's step core, shared by the ASR speller and the Tacotron decoder.
+
+Shapes: B batch, T encoder frames, U decoder steps, I per-step input dim (character embedding for
+ASR, prenet output for TTS), H decoder hidden units, Dm memory (encoder output) dim.
+
+One step::
+
+    [input_u ; context_{u-1}] -> LSTM cell(s) -> h_u -> attention(h_u, memory) -> context_u
+    output_u = [h_u ; context_u]                        # (B, H + Dm), fed to a task head
+
+The head is the caller's: a character softmax for ASR, mel and stop projections for TTS. Callers
+that feed their own predictions back (greedy/beam search, scheduled sampling, free-running
+synthesis) call :meth:`AttentionDecoder.step`; pure teacher forcing can use ``forward``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from speechattn.nn.attention import AttentionConfig, AttentionState, build_attention, initial_state
+from speechattn.nn.encoder import lengths_to_mask
+
+__all__ = ["DecoderConfig", "DecoderState", "StepOutput", "AttentionDecoder"]
+
+
+@dataclass
+class DecoderConfig:
+    """Sizes of the decoder core; ``input_dim``/``memory_dim`` are filled in by the model."""
+
+    input_dim: int = 256
+    memory_dim: int = 512
+    hidden_dim: int = 512
+    num_layers: int = 1
+    dropout: float = 0.0
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+
+
+class DecoderState(NamedTuple):
+    """Everything carried from one step to the next.
+
+    hidden, cell: (L, B, H) per LSTM layer; context: (B, Dm); attention: the attention's state.
+    """
+
+    hidden: Tensor
+    cell: Tensor
+    context: Tensor
+    attention: AttentionState
+
+    def select(self, index: Tensor) -> DecoderState:
+        """Rows ``index`` (N,) of every tensor: reorders or repeats hypotheses in beam search."""
+        return DecoderState(
+            self.hidden[:, index],
+            self.cell[:, index],
+            self.context[index],
+            AttentionState(*(t[index] for t in self.attention)),
+        )
+
+
+class StepOutput(NamedTuple):
+    """output: (B, H + Dm) for the task head; weights: (B, T); state: the next DecoderState."""
+
+    output: Tensor
+    weights: Tensor
+    state: DecoderState
+
+
+class AttentionDecoder(nn.Module):
+    """LSTM cell(s) + attention + context vector, one step at a time."""
+
+    def __init__(self, config: DecoderConfig) -> None:
+        super().__init__()
+        if config.num_layers < 1:
+            raise ValueError(f"decoder num_layers must be >= 1, got {config.num_layers}")
+        self.config = config
+        widths = [config.input_dim + config.memory_dim] + [config.hidden_dim] * config.num_layers
+        self.cells = nn.ModuleList(
+            nn.LSTMCell(widths[i], config.hidden_dim) for i in range(config.num_layers)
+        )
+        self.attention = build_attention(config.attention, config.hidden_dim, config.memory_dim)
+        self.dropout = nn.Dropout(config.dropout)
+
+    @property
+    def output_dim(self) -> int:
+        return self.config.hidden_dim + self.config.memory_dim
+
+    def initial_state(self, memory: Tensor) -> DecoderState:
+        """Zero LSTM state and context for a (B, T, Dm) memory."""
+        batch = memory.shape[0]
+        zeros = memory.new_zeros(self.config.num_layers, batch, self.config.hidden_dim)
+        return DecoderState(zeros, zeros, memory.new_zeros(batch, memory.shape[2]), initial_state(memory))
+
+    def prepare(self, memory: Tensor) -> Tensor:
+        """Attention keys (B, T, K), computed once per batch and passed to every step."""
+        return self.attention.prepare(memory)
+
+    def step(
+        self,
+        inputs: Tensor,
+        memory: Tensor,
+        mask: Tensor,
+        state: DecoderState,
+        keys: Tensor | None = None,
+    ) -> StepOutput:
+        """(B, I), (B, T, Dm), (B, T) bool, state -> StepOutput."""
+        x = torch.cat([inputs, state.context], dim=1)  # (B, I + Dm)
+        hidden, cell = [], []
+        for layer, lstm in enumerate(self.cells):
+            h, c = lstm(x, (state.hidden[layer], state.cell[layer]))
+            hidden.append(h)
+            cell.append(c)
+            x = self.dropout(h)
+        context, weights, attention = self.attention(x, memory, mask, state.attention, keys)
+        new_state = DecoderState(torch.stack(hidden), torch.stack(cell), context, attention)
+        return StepOutput(torch.cat([x, context], dim=1), weights, new_state)
+
+    def forward(
+        self, inputs: Tensor, memory: Tensor, memory_lengths: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Teacher forcing: (B, U, I), (B, T, Dm), (B,) -> outputs (B, U, H + Dm), weights (B, U, T)."""
+        mask = lengths_to_mask(memory_lengths.to(memory.device), memory.shape[1])
+        keys = self.prepare(memory)
+        state = self.initial_state(memory)
+        outputs, weights = [], []
+        for u in range(inputs.shape[1]):
+            out = self.step(inputs[:, u], memory, mask, state, keys)
+            outputs.append(out.output)
+            weights.append(out.weights)
+            state = out.state
+        return torch.stack(outputs, dim=1), torch.stack(weights, dim=1)

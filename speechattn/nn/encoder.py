@@ -1,0 +1,149 @@
+"""Stacked bidirectional LSTM encoder with optional conv front-end and pyramidal time reduction.
+
+Shapes: B batch, T input frames, D input dim, H hidden units per direction, T' output frames.
+
+The same encoder serves both directions: the ASR listener (log-mel frames in, ``pyramid=3`` so
+T' = T / 8 as in Listen-Attend-Spell) and the Tacotron text encoder (character embeddings in, a
+conv front-end, no reduction).
+
+A pyramid step concatenates neighbouring frames (2t, 2t+1) before a layer, halving the time axis
+and doubling the feature dim. An odd-length sequence is padded with one zero frame first, so every
+reduction maps a length L to ceil(L / 2) and no sequence ever becomes empty.
+
+>>> encoder = BiLSTMEncoder(EncoderConfig(input_dim=4, hidden_dim=3, num_layers=3, pyramid=2))
+>>> outputs, lengths = encoder(torch.zeros(2, 9, 4), torch.tensor([9, 5]))
+>>> tuple(outputs.shape), lengths.tolist()
+((2, 3, 6), [3, 2])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+__all__ = ["EncoderConfig", "BiLSTMEncoder", "ConvFrontEnd", "reduced_lengths", "lengths_to_mask"]
+
+
+@dataclass
+class EncoderConfig:
+    """Sizes of the encoder. ``pyramid`` halvings are applied before layers 1..pyramid."""
+
+    input_dim: int = 80
+    hidden_dim: int = 256  # per direction: outputs are 2 * hidden_dim wide
+    num_layers: int = 3
+    pyramid: int = 0
+    dropout: float = 0.0
+    conv_channels: int = 0  # 0: no conv front-end
+    conv_layers: int = 3
+    conv_kernel: int = 5
+
+
+def lengths_to_mask(lengths: Tensor, max_length: int | None = None) -> Tensor:
+    """(B,) lengths -> (B, T) bool mask, True on real frames."""
+    max_length = int(lengths.max()) if max_length is None else max_length
+    frames = torch.arange(max_length, device=lengths.device)
+    return frames.unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def reduced_lengths(lengths: Tensor, pyramid: int) -> Tensor:
+    """Lengths after ``pyramid`` halvings: ceil(L / 2) each time."""
+    for _ in range(pyramid):
+        lengths = torch.div(lengths + 1, 2, rounding_mode="floor")
+    return lengths
+
+
+def _halve(x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    """Concatenate frames (2t, 2t+1): (B, T, D) -> (B, ceil(T/2), 2D)."""
+    if x.shape[1] % 2:
+        x = nn.functional.pad(x, (0, 0, 0, 1))  # one zero frame at the end of time
+    batch, time, dim = x.shape
+    return x.reshape(batch, time // 2, 2 * dim), reduced_lengths(lengths, 1)
+
+
+class ConvFrontEnd(nn.Module):
+    """Conv1d -> BatchNorm -> ReLU -> dropout layers over time; padded frames are zeroed."""
+
+    def __init__(self, input_dim: int, channels: int, layers: int, kernel: int, dropout: float):
+        super().__init__()
+        if kernel % 2 != 1:
+            raise ValueError(f"conv_kernel must be odd, got {kernel}")
+        blocks = []
+        for i in range(layers):
+            blocks.append(
+                nn.ModuleDict(
+                    {
+                        "conv": nn.Conv1d(
+                            input_dim if i == 0 else channels, channels, kernel, padding=kernel // 2
+                        ),
+                        "norm": nn.BatchNorm1d(channels),
+                    }
+                )
+            )
+        self.blocks = nn.ModuleList(blocks)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """(B, T, D), (B, T) -> (B, T, C)."""
+        keep = mask.unsqueeze(2).to(x.dtype)  # (B, T, 1)
+        x = (x * keep).transpose(1, 2)  # (B, D, T)
+        for block in self.blocks:
+            x = self.dropout(torch.relu(block["norm"](block["conv"](x))))
+            x = x * keep.transpose(1, 2)  # padding must stay zero for the next conv
+        return x.transpose(1, 2)
+
+
+class BiLSTMEncoder(nn.Module):
+    """Stacked BiLSTM over padded batches (packed sequences); returns outputs and lengths."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        if config.num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {config.num_layers}")
+        if not 0 <= config.pyramid < config.num_layers:
+            raise ValueError(
+                f"pyramid must be in [0, num_layers - 1] = [0, {config.num_layers - 1}], "
+                f"got {config.pyramid}"
+            )
+        self.config = config
+        self.front_end = None
+        width = config.input_dim
+        if config.conv_channels > 0:
+            self.front_end = ConvFrontEnd(
+                width, config.conv_channels, config.conv_layers, config.conv_kernel, config.dropout
+            )
+            width = config.conv_channels
+        layers = []
+        for i in range(config.num_layers):
+            if 1 <= i <= config.pyramid:
+                width *= 2
+            layers.append(nn.LSTM(width, config.hidden_dim, batch_first=True, bidirectional=True))
+            width = 2 * config.hidden_dim
+        self.layers = nn.ModuleList(layers)
+        self.dropout = nn.Dropout(config.dropout)
+
+    @property
+    def output_dim(self) -> int:
+        return 2 * self.config.hidden_dim
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        return reduced_lengths(lengths, self.config.pyramid)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, D), (B,) -> outputs (B, T', 2H) zero on padding, output lengths (B,)."""
+        lengths = lengths.to("cpu", torch.int64)
+        if int(lengths.min()) < 1:
+            raise ValueError(f"every sequence needs at least one frame, got lengths {lengths.tolist()}")
+        if self.front_end is not None:
+            x = self.front_end(x, lengths_to_mask(lengths, x.shape[1]).to(x.device))
+        for i, lstm in enumerate(self.layers):
+            if 1 <= i <= self.config.pyramid:
+                x, lengths = _halve(x, lengths)
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            output, _ = lstm(packed)
+            x, _ = pad_packed_sequence(output, batch_first=True, total_length=x.shape[1])
+            if i < len(self.layers) - 1:
+                x = self.dropout(x)
+        return x, lengths

@@ -1,0 +1,144 @@
+"""Tests for speechattn/nn/attention.py: normalization, masking, batching, gradients, windows."""
+
+import pytest
+import torch
+
+from speechattn.nn.attention import (
+    ATTENTION,
+    AttentionConfig,
+    AttentionState,
+    build_attention,
+    initial_state,
+    window_mask,
+)
+from speechattn.nn.encoder import lengths_to_mask
+
+KINDS = sorted(ATTENTION)
+DIM = 6
+
+
+def make(kind: str, dtype=torch.float32, **overrides) -> torch.nn.Module:
+    torch.manual_seed(0)
+    config = AttentionConfig(kind=kind, attention_dim=5, location_channels=3, location_kernel=3)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return build_attention(config, DIM, DIM).to(dtype)
+
+
+def run_steps(attention, query_steps, memory, lengths):
+    """Run several steps so the location features see non-trivial past weights."""
+    mask = lengths_to_mask(lengths, memory.shape[1])
+    state = initial_state(memory)
+    keys = attention.prepare(memory)
+    contexts, weights = [], []
+    for query in query_steps:
+        context, w, state = attention(query, memory, mask, state, keys)
+        contexts.append(context)
+        weights.append(w)
+    return torch.stack(contexts, 1), torch.stack(weights, 1), state
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("batch", [1, 4])
+def test_weights_sum_to_one_and_padding_gets_exactly_zero(kind, batch):
+    attention = make(kind)
+    lengths = torch.tensor([7, 3, 5, 1][:batch])
+    memory = torch.randn(batch, 7, DIM)
+    queries = torch.randn(3, batch, DIM)
+    _, weights, state = run_steps(attention, queries, memory, lengths)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(batch, 3))
+    mask = lengths_to_mask(lengths, 7)
+    assert torch.all(weights.masked_select(~mask.unsqueeze(1).expand_as(weights)) == 0.0)
+    torch.testing.assert_close(state.cumulative, weights.sum(1))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sequence_alone_equals_sequence_in_padded_batch(kind):
+    attention = make(kind)
+    lengths = torch.tensor([4, 7, 2, 6])
+    memory = torch.randn(4, 7, DIM)
+    queries = torch.randn(3, 4, DIM)
+    contexts, weights, _ = run_steps(attention, queries, memory, lengths)
+    for b, length in enumerate(lengths.tolist()):
+        alone_c, alone_w, _ = run_steps(
+            attention, queries[:, b : b + 1], memory[b : b + 1, :length], lengths[b : b + 1]
+        )
+        torch.testing.assert_close(contexts[b : b + 1], alone_c, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(weights[b : b + 1, :, :length], alone_w, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradcheck_double_precision(kind):
+    attention = make(kind, dtype=torch.float64)
+    memory = torch.randn(2, 5, DIM, dtype=torch.float64, requires_grad=True)
+    query = torch.randn(2, DIM, dtype=torch.float64, requires_grad=True)
+    mask = lengths_to_mask(torch.tensor([5, 3]), 5)
+    previous = torch.softmax(torch.randn(2, 5, dtype=torch.float64), 1) * mask
+    state = AttentionState(previous, previous * 2)
+
+    def fn(q, m):
+        context, weights, _ = attention(q, m, mask, state)
+        return context, weights
+
+    assert torch.autograd.gradcheck(fn, (query, memory), eps=1e-6, atol=1e-5)
+
+
+def test_location_attention_depends_on_previous_weights():
+    attention = make("location")
+    memory = torch.randn(1, 6, DIM)
+    query = torch.randn(1, DIM)
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    early = torch.zeros(1, 6)
+    early[0, 0] = 1.0
+    late = torch.zeros(1, 6)
+    late[0, 5] = 1.0
+    _, w_early, _ = attention(query, memory, mask, AttentionState(early, early))
+    _, w_late, _ = attention(query, memory, mask, AttentionState(late, late))
+    assert not torch.allclose(w_early, w_late)
+
+
+def test_content_attentions_ignore_previous_weights():
+    attention = make("additive")
+    memory = torch.randn(1, 6, DIM)
+    query = torch.randn(1, DIM)
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    other = torch.softmax(torch.randn(1, 6), 1)
+    _, w1, _ = attention(query, memory, mask, initial_state(memory))
+    _, w2, _ = attention(query, memory, mask, AttentionState(other, other))
+    torch.testing.assert_close(w1, w2)
+
+
+def test_window_mask_exact_values():
+    previous = torch.tensor([[0.0, 0.1, 0.7, 0.2, 0.0, 0.0, 0.0], [0.0] * 7])
+    mask = lengths_to_mask(torch.tensor([7, 4]), 7)
+    expected = torch.tensor(
+        [[1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0, 0]], dtype=torch.bool
+    )  # focus 2 +-2 -> frames 0..4; all-zero weights: focus 0 -> frames 0..2
+    assert torch.equal(window_mask(previous, mask, 2), expected)
+    forward_only = torch.tensor([[0, 0, 1, 1, 1, 0, 0]], dtype=torch.bool)
+    assert torch.equal(window_mask(previous[:1], mask[:1], 2, backward=0), forward_only)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_local_window_confines_weights(kind):
+    attention = make(kind, window=1)
+    memory = torch.randn(2, 9, DIM)
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    previous = torch.zeros(2, 9)
+    previous[0, 4] = 1.0
+    previous[1, 8] = 1.0
+    _, weights, _ = attention(torch.randn(2, DIM), memory, mask, AttentionState(previous, previous))
+    allowed = torch.zeros(2, 9, dtype=torch.bool)
+    allowed[0, 3:6] = True
+    allowed[1, 7:9] = True
+    assert torch.all(weights[~allowed] == 0.0)
+    torch.testing.assert_close(weights.sum(1), torch.ones(2))
+
+
+def test_unknown_kind_and_bad_dims_raise_with_the_value():
+    with pytest.raises(ValueError, match="'bahdanau'"):
+        build_attention(AttentionConfig(kind="bahdanau"), 4, 4)
+    with pytest.raises(ValueError, match="4 and 6"):
+        build_attention(AttentionConfig(kind="dot"), 4, 6)
+    with pytest.raises(ValueError, match="must be odd"):
+        build_attention(AttentionConfig(kind="location", location_kernel=4), 4, 4)

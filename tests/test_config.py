@@ -1,0 +1,66 @@
+"""Tests for speechattn/config.py: defaults -> YAML -> key=value, strict keys and types."""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from speechattn.config import load_config, resolve_config, save_config
+
+
+@dataclass
+class Inner:
+    size: int = 4
+    name: str = "a"
+    window: int | None = None
+
+
+@dataclass
+class Outer:
+    lr: float = 1e-3
+    steps: int = 10
+    flag: bool = False
+    dims: tuple[int, ...] = (1, 2)
+    inner: Inner = field(default_factory=lambda: Inner(size=7))
+
+
+def test_defaults_then_yaml_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 0.5\nsteps: 3\ninner:\n  name: b\n")
+    config = resolve_config(Outer, path, ["steps=20", "inner.window=3", "dims=[4,5]"])
+    assert config == Outer(lr=0.5, steps=20, dims=(4, 5), inner=Inner(size=7, name="b", window=3))
+
+
+def test_partial_nested_section_keeps_parent_defaults():
+    assert resolve_config(Outer, overrides=["inner.name=z"]).inner == Inner(size=7, name="z")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("stepz=3", "unknown config key.*'stepz'"),
+        ("steps=1.5", "'steps': expected an integer, got 1.5"),
+        ("flag=3", "'flag': expected true/false"),
+        ("inner.size=x", "'inner.size': expected an integer"),
+        ("inner.nope=1", "'inner.nope'"),
+        ("noequals", "key=value"),
+    ],
+)
+def test_unknown_keys_and_wrong_types_are_errors(override, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_config(Outer, overrides=[override])
+
+
+def test_int_is_accepted_for_float_and_save_load_round_trip(tmp_path):
+    config = resolve_config(Outer, overrides=["lr=1", "inner.window=null"])
+    assert config.lr == 1.0 and isinstance(config.lr, float)
+    path = save_config(config, tmp_path / "exp" / "config.yaml")
+    assert load_config(Outer, path) == config
+
+
+def test_missing_file_and_non_mapping_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        resolve_config(Outer, tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="bad.yaml"):
+        resolve_config(Outer, bad)

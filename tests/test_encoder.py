@@ -1,0 +1,67 @@
+"""Tests for speechattn/nn/encoder.py: packing, pyramidal lengths, conv front-end."""
+
+import pytest
+import torch
+
+from speechattn.nn.encoder import BiLSTMEncoder, EncoderConfig, lengths_to_mask, reduced_lengths
+
+
+def make(**kwargs) -> BiLSTMEncoder:
+    torch.manual_seed(0)
+    config = EncoderConfig(input_dim=5, hidden_dim=4, **kwargs)
+    return BiLSTMEncoder(config).eval()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"num_layers": 1},
+        {"num_layers": 3, "pyramid": 2},
+        {"num_layers": 2, "pyramid": 1, "conv_channels": 6, "conv_layers": 2, "conv_kernel": 3},
+    ],
+)
+def test_padded_batch_equals_each_sequence_alone(kwargs):
+    encoder = make(**kwargs)
+    lengths = torch.tensor([11, 4, 7, 1])
+    x = torch.randn(4, 11, 5)
+    x = x * lengths_to_mask(lengths, 11).unsqueeze(2)  # garbage-free padding is not required,
+    x[1, 4:] = 123.0  # ...so put garbage in the padding of one row: it must be ignored
+    outputs, out_lengths = encoder(x, lengths)
+    for b, length in enumerate(lengths.tolist()):
+        alone, alone_length = encoder(x[b : b + 1, :length], lengths[b : b + 1])
+        assert alone_length.item() == out_lengths[b].item()
+        n = alone_length.item()
+        torch.testing.assert_close(outputs[b, :n], alone[0], atol=1e-6, rtol=1e-5)
+        assert torch.all(outputs[b, n:] == 0)
+
+
+@pytest.mark.parametrize(
+    ("pyramid", "lengths", "expected"),
+    [
+        (0, [16, 9, 1], [16, 9, 1]),
+        (1, [16, 9, 1], [8, 5, 1]),
+        (3, [16, 9, 1], [2, 2, 1]),
+        (3, [100, 17, 8], [13, 3, 1]),
+    ],
+)
+def test_pyramidal_reduction_gives_documented_lengths(pyramid, lengths, expected):
+    lengths = torch.tensor(lengths)
+    assert reduced_lengths(lengths, pyramid).tolist() == expected
+    encoder = make(num_layers=pyramid + 1, pyramid=pyramid)
+    outputs, out_lengths = encoder(torch.randn(3, int(lengths.max()), 5), lengths)
+    assert out_lengths.tolist() == expected
+    assert outputs.shape == (3, max(expected), 8)
+
+
+def test_backward_reaches_every_parameter():
+    encoder = make(num_layers=2, pyramid=1, conv_channels=3, conv_layers=1, conv_kernel=3).train()
+    outputs, _ = encoder(torch.randn(2, 6, 5), torch.tensor([6, 3]))
+    outputs.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
+
+
+def test_bad_configs_raise_with_the_value():
+    with pytest.raises(ValueError, match="got 3"):
+        BiLSTMEncoder(EncoderConfig(num_layers=3, pyramid=3))
+    with pytest.raises(ValueError, match="at least one frame"):
+        make()(torch.randn(2, 3, 5), torch.tensor([3, 0]))
