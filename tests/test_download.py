@@ -1,0 +1,261 @@
+"""Tests for speechattn/data/download.py against a local HTTP server honouring Range requests."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from speechattn.data.download import (
+    ChecksumError,
+    UnsafeArchiveError,
+    download,
+    extraction_stamp,
+    file_digest,
+    safe_extract,
+)
+
+
+@dataclass
+class FileServer:
+    """What the test server serves and what it saw."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    ranges: list[str | None] = field(default_factory=list)  # Range header of each GET
+    ignore_range: bool = False
+    drop_once_after: int | None = None  # send this many body bytes once, then hang up
+    url: str = ""
+
+
+def _make_handler(state: FileServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # keep pytest output clean
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            body = state.files.get(self.path)
+            range_header = self.headers.get("Range")
+            state.ranges.append(range_header)
+            if body is None:
+                self.send_error(404)
+                return
+            start = 0
+            if range_header and not state.ignore_range:
+                start = int(range_header.removeprefix("bytes=").split("-")[0])
+                if start >= len(body):
+                    self.send_error(416)
+                    return
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            else:
+                self.send_response(200)
+            self.send_header("Content-Length", str(len(body) - start))
+            self.end_headers()
+            payload = body[start:]
+            if state.drop_once_after is not None:
+                payload, state.drop_once_after = payload[: state.drop_once_after], None
+            self.wfile.write(payload)
+
+    return Handler
+
+
+@pytest.fixture
+def server() -> Iterator[FileServer]:
+    state = FileServer()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+PAYLOAD = bytes(range(256)) * 4000  # ~1 MB, not all one byte so a wrong offset shows
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_good_download_verifies_and_skips_network_when_present(server: FileServer,
+                                                              tmp_path: Path) -> None:
+    server.files["/f.bin"] = PAYLOAD
+    dest = tmp_path / "dl" / "f.bin"
+    assert download(f"{server.url}/f.bin", dest, sha256(PAYLOAD), progress=False) == dest
+    assert dest.read_bytes() == PAYLOAD
+    assert not dest.with_name("f.bin.part").exists()
+    assert server.ranges == [None]
+    download(f"{server.url}/f.bin", dest, sha256(PAYLOAD), progress=False)
+    assert len(server.ranges) == 1  # no second request
+
+
+def test_md5_is_supported(server: FileServer, tmp_path: Path) -> None:
+    server.files["/f.bin"] = PAYLOAD
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", hashlib.md5(PAYLOAD).hexdigest(),
+                    algorithm="md5", progress=False)
+    assert file_digest(dest, "md5") == hashlib.md5(PAYLOAD).hexdigest()
+
+
+def test_partial_download_resumes_with_range(server: FileServer, tmp_path: Path) -> None:
+    server.files["/f.bin"] = PAYLOAD
+    dest = tmp_path / "f.bin"
+    half = len(PAYLOAD) // 2
+    dest.with_name("f.bin.part").write_bytes(PAYLOAD[:half])
+    download(f"{server.url}/f.bin", dest, sha256(PAYLOAD), progress=False)
+    assert server.ranges == [f"bytes={half}-"]
+    assert file_digest(dest) == sha256(PAYLOAD)
+
+
+def test_server_ignoring_range_restarts_from_zero(server: FileServer, tmp_path: Path) -> None:
+    server.files["/f.bin"] = PAYLOAD
+    server.ignore_range = True
+    dest = tmp_path / "f.bin"
+    dest.with_name("f.bin.part").write_bytes(b"\xff" * 1000)  # wrong bytes: must be discarded
+    download(f"{server.url}/f.bin", dest, sha256(PAYLOAD), progress=False)
+    assert server.ranges == ["bytes=1000-"]
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_dropped_connection_is_resumed(server: FileServer, tmp_path: Path) -> None:
+    server.files["/f.bin"] = PAYLOAD
+    server.drop_once_after = 300_000
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", sha256(PAYLOAD), progress=False)
+    assert server.ranges == [None, "bytes=300000-"]
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_checksum_mismatch_is_clear_and_file_not_used(server: FileServer, tmp_path: Path) -> None:
+    server.files["/dev-clean.tar.gz"] = PAYLOAD
+    dest = tmp_path / "dev-clean.tar.gz"
+    wrong = "0" * 64
+    with pytest.raises(ChecksumError) as info:
+        download(f"{server.url}/dev-clean.tar.gz", dest, wrong, progress=False)
+    message = str(info.value)
+    assert "dev-clean.tar.gz" in message and wrong in message and sha256(PAYLOAD) in message
+    assert not dest.exists()
+    assert not dest.with_name("dev-clean.tar.gz.part").exists()
+    assert dest.with_name("dev-clean.tar.gz.bad").read_bytes() == PAYLOAD
+
+
+def test_present_file_with_wrong_digest_is_replaced(server: FileServer, tmp_path: Path) -> None:
+    server.files["/f.bin"] = PAYLOAD
+    dest = tmp_path / "f.bin"
+    dest.write_bytes(b"stale")
+    download(f"{server.url}/f.bin", dest, sha256(PAYLOAD), progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert dest.with_name("f.bin.bad").read_bytes() == b"stale"
+
+
+def test_bad_arguments_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="algorithm='sha1'"):
+        download("http://127.0.0.1:9/x", tmp_path / "x", None, algorithm="sha1")
+    with pytest.raises(ValueError, match="64-digit hex sha256"):
+        download("http://127.0.0.1:9/x", tmp_path / "x", "abc")
+
+
+# ---------------------------------------------------------------- extraction
+
+def _tar_bytes(entries: list[tarfile.TarInfo | tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for entry in entries:
+            if isinstance(entry, tarfile.TarInfo):
+                tar.addfile(entry)
+            else:
+                info = tarfile.TarInfo(entry[0])
+                info.size = len(entry[1])
+                tar.addfile(info, io.BytesIO(entry[1]))
+    return buffer.getvalue()
+
+
+def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = target
+    return info
+
+
+def _device(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.CHRTYPE
+    info.devmajor, info.devminor = 1, 3
+    return info
+
+
+def test_safe_extract_merges_and_stamps(tmp_path: Path) -> None:
+    target = tmp_path / "corpus"
+    first = tmp_path / "a.tar.gz"
+    first.write_bytes(_tar_bytes([("LibriSpeech/README", b"v1"), ("LibriSpeech/dev/x.txt", b"x"),
+                                  _link("LibriSpeech/dev/y.txt", "x.txt")]))
+    second = tmp_path / "b.tar.gz"
+    second.write_bytes(_tar_bytes([("LibriSpeech/README", b"v2"), ("LibriSpeech/test/z", b"z")]))
+    safe_extract(first, target)
+    safe_extract(second, target)
+    base = target / "LibriSpeech"
+    assert (base / "README").read_bytes() == b"v2"
+    assert (base / "dev" / "y.txt").read_bytes() == b"x"
+    assert (base / "test" / "z").read_bytes() == b"z"
+    assert extraction_stamp(first, target).exists() and extraction_stamp(second, target).exists()
+    assert sorted(p.name for p in target.iterdir()) == [".a.tar.gz.extracted",
+                                                        ".b.tar.gz.extracted", "LibriSpeech"]
+    (base / "dev" / "x.txt").write_bytes(b"edited")
+    safe_extract(first, target)  # stamped: not redone
+    assert (base / "dev" / "x.txt").read_bytes() == b"edited"
+
+
+def test_killed_extraction_is_redone(tmp_path: Path) -> None:
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(_tar_bytes([("d/x.txt", b"x")]))
+    target = tmp_path / "out"
+    (target / ".a.tar.gz.partial" / "d").mkdir(parents=True)  # what a kill leaves behind
+    (target / ".a.tar.gz.partial" / "d" / "half").write_bytes(b"")
+    safe_extract(archive, target)
+    assert sorted(p.name for p in target.iterdir()) == [".a.tar.gz.extracted", "d"]
+    assert [p.name for p in (target / "d").iterdir()] == ["x.txt"]
+
+
+HOSTILE = {  # case -> (members after a harmless "good.txt", the reason expected)
+    "dotdot": (["../evil.txt"], "escapes the target folder"),
+    "nested-dotdot": (["ok/../../evil.txt"], "escapes the target folder"),
+    "absolute": (["ABSOLUTE"], "absolute path"),
+    "symlink-out": ([_link("ln", "../")], "points outside"),
+    "symlink-absolute": ([_link("ln", "/etc/passwd")], "link to absolute path"),
+    "symlink-nested-out": ([_link("a/b/ln", "../../../evil.txt")], "points outside"),
+    "through-symlink": ([_link("d/ln", ".."), "d/ln/../evil.txt"], "goes through"),
+    "link-through-symlink": ([_link("d/ln", ".."), _link("c", "d/ln/../evil.txt")],
+                             "goes through a symlink"),
+    "hardlink-out": ([_link("hl", "../evil.txt", tarfile.LNKTYPE)], "points outside"),
+    "device": ([_device("dev/null")], "device file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_archive_is_refused(tmp_path: Path, case: str) -> None:
+    sandbox = tmp_path / "sandbox"
+    target = sandbox / "target"
+    absolute = tmp_path / "absolute-evil.txt"
+    entries: list[tarfile.TarInfo | tuple[str, bytes]] = [("good.txt", b"fine")]
+    members, reason = HOSTILE[case]
+    for item in members:
+        if item == "ABSOLUTE":
+            entries.append((str(absolute), b"evil"))
+        elif isinstance(item, str):
+            entries.append((item, b"evil"))
+        else:
+            entries.append(item)
+    archive = tmp_path / "hostile.tar.gz"
+    archive.write_bytes(_tar_bytes(entries))
+    bad_name = entries[-1][0] if isinstance(entries[-1], tuple) else entries[-1].name
+    with pytest.raises(UnsafeArchiveError, match=f"member '{bad_name}': .*{reason}"):
+        safe_extract(archive, target)
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert written == ["hostile.tar.gz", "sandbox", "sandbox/target"]  # nothing, anywhere
+    assert not extraction_stamp(archive, target).exists()
