@@ -1,0 +1,377 @@
+"""Waveform I/O, resampling, the log-mel front-end, global CMVN and a Griffin-Lim vocoder.
+
+Shapes: B batch, S samples, T frames, M mel bins, F linear frequency bins (n_fft // 2 + 1).
+
+Audio is read and written with soundfile only (torchaudio's own load/save need torchcodec).
+Features are ``log(max(mel, log_floor))`` with the natural log, where ``mel`` is
+``torchaudio.transforms.MelSpectrogram`` of the configured power (2 = power, 1 = magnitude).
+
+>>> config = FeatureConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=80, n_mels=20)
+>>> log_mel = LogMel(config)
+>>> tuple(log_mel(torch.zeros(2, 800)).shape), log_mel.num_frames(800)
+((2, 11, 20), 11)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+from torch import Tensor, nn
+
+__all__ = [
+    "AudioError",
+    "FeatureConfig",
+    "GlobalCMVN",
+    "LoadedAudio",
+    "LogMel",
+    "compute_cmvn",
+    "load_audio",
+    "mel_filterbank",
+    "resample",
+    "save_audio",
+]
+
+_SAVE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used; the message names the file and the fix."""
+
+
+# --------------------------------------------------------------------------------------------
+# Waveform I/O
+# --------------------------------------------------------------------------------------------
+
+
+class LoadedAudio(tuple):
+    """What :func:`load_audio` returns: unpacks as ``(wave, sample_rate)``.
+
+    ``wave`` is (S,) float32 at ``sample_rate`` (the requested rate when one was given);
+    ``original_sample_rate`` is the rate stored in the file, before any resampling.
+    """
+
+    def __new__(cls, wave: Tensor, sample_rate: int, original_sample_rate: int) -> LoadedAudio:
+        self = super().__new__(cls, (wave, sample_rate))
+        self.original_sample_rate = original_sample_rate
+        return self
+
+    @property
+    def wave(self) -> Tensor:
+        return self[0]
+
+    @property
+    def sample_rate(self) -> int:
+        return self[1]
+
+    @property
+    def resampled(self) -> bool:
+        return self.sample_rate != self.original_sample_rate
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> LoadedAudio:
+    """Read a wav/flac/ogg file as float32 mono (channels averaged), resampled to ``sample_rate``.
+
+    Returns ``(wave (S,), sr)``; ``sr`` is the rate of ``wave`` and the result's
+    ``.original_sample_rate`` the file's own rate. Silence is fine; a missing, unreadable, empty
+    or zero-length file, or one holding NaN/inf samples, raises :class:`AudioError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such audio file (check the manifest or the data directory)")
+    try:
+        data, file_rate = sf.read(path, dtype="float32", always_2d=True)  # (S, C)
+    except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as err:
+        size = path.stat().st_size
+        what = "is empty (0 bytes)" if size == 0 else f"is not readable audio ({err})"
+        raise AudioError(f"{path}: {what}; re-download or re-create the file") from err
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: contains no samples (zero-length audio); drop it from the manifest")
+    bad = ~np.isfinite(data)
+    if bad.any():
+        first = int(np.argwhere(bad)[0, 0])
+        raise AudioError(
+            f"{path}: {int(bad.sum())} NaN/inf samples (first at sample {first}); "
+            "the file is corrupt, re-create it"
+        )
+    wave = torch.from_numpy(data.mean(axis=1, dtype=np.float32))  # (S,)
+    target = file_rate if sample_rate is None else sample_rate
+    return LoadedAudio(resample(wave, file_rate, target), target, file_rate)
+
+
+def resample(wave: Tensor, orig_sr: int, new_sr: int) -> Tensor:
+    """Band-limited resampling of ``wave`` (..., S) from ``orig_sr`` to ``new_sr`` Hz."""
+    for name, rate in (("orig_sr", orig_sr), ("new_sr", new_sr)):
+        if not isinstance(rate, int) or rate <= 0:
+            raise ValueError(f"resample: {name}={rate!r} must be a positive integer (Hz)")
+    if orig_sr == new_sr:
+        return wave
+    return torchaudio.functional.resample(wave, orig_sr, new_sr)
+
+
+def save_audio(path: str | os.PathLike, wave: Tensor | np.ndarray, sample_rate: int) -> Path:
+    """Write ``wave`` (S,) or channels-first (C, S) as 16-bit PCM WAV or FLAC, atomically.
+
+    Samples are clipped to [-1, 1]; the file appears under its name only once fully written.
+    """
+    path = Path(path)
+    file_format = _SAVE_FORMATS.get(path.suffix.lower())
+    if file_format is None:
+        raise ValueError(f"{path}: cannot save {path.suffix!r} audio; use one of {list(_SAVE_FORMATS)}")
+    if isinstance(wave, Tensor):
+        wave = wave.detach().cpu().numpy()
+    data = np.asarray(wave, dtype=np.float32)
+    if data.ndim not in (1, 2) or data.size == 0:
+        raise ValueError(f"{path}: expected a non-empty (S,) or (C, S) waveform, got {data.shape}")
+    if not np.isfinite(data).all():
+        raise ValueError(f"{path}: waveform contains NaN/inf samples; refusing to write it")
+    data = np.clip(data, -1.0, 1.0)
+    data = data.T if data.ndim == 2 else data  # soundfile wants (S, C)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        sf.write(tmp, data, sample_rate, subtype="PCM_16", format=file_format)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Log-mel features
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FeatureConfig:
+    """Log-mel front-end settings. The defaults are the ASR ones (25 ms / 10 ms at 16 kHz).
+
+    ``mel_scale`` / ``norm`` follow torchaudio ("htk" with no area norm for ASR; "slaney" scale and
+    norm for TTS, which is librosa's default). ``power`` 2.0 gives a power mel spectrogram, 1.0 a
+    magnitude one. Features are ``ln(max(mel, log_floor))``. ``f_max=None`` means Nyquist.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 400
+    win_length: int = 400
+    hop_length: int = 160
+    n_mels: int = 80
+    f_min: float = 0.0
+    f_max: float | None = None
+    log_floor: float = 1e-5
+    mel_scale: Literal["htk", "slaney"] = "htk"
+    norm: Literal["slaney"] | None = None
+    power: float = 2.0
+    center: bool = True
+    pad_mode: str = "reflect"
+
+    def __post_init__(self) -> None:
+        for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"FeatureConfig.{name}={value!r} must be a positive integer")
+        if self.win_length > self.n_fft:
+            raise ValueError(
+                f"FeatureConfig.win_length={self.win_length} exceeds n_fft={self.n_fft}"
+            )
+        nyquist = self.sample_rate / 2
+        if not 0 <= self.f_min < self.max_frequency <= nyquist:
+            raise ValueError(
+                f"FeatureConfig: need 0 <= f_min ({self.f_min}) < f_max ({self.f_max}) <= "
+                f"sample_rate / 2 ({nyquist})"
+            )
+        if self.mel_scale not in ("htk", "slaney"):
+            raise ValueError(f"FeatureConfig.mel_scale={self.mel_scale!r}: use 'htk' or 'slaney'")
+        if self.norm not in (None, "slaney"):
+            raise ValueError(f"FeatureConfig.norm={self.norm!r}: use None or 'slaney'")
+        if not self.power > 0 or not self.log_floor > 0:
+            raise ValueError(
+                f"FeatureConfig: power={self.power} and log_floor={self.log_floor} must be > 0"
+            )
+
+    @classmethod
+    def tts(cls) -> FeatureConfig:
+        """Tacotron defaults: 22050 Hz, 1024-point FFT and window, hop 256, 80 slaney mels to 8 kHz,
+        magnitude (power 1)."""
+        return cls(
+            sample_rate=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=80,
+            f_min=0.0, f_max=8000.0, mel_scale="slaney", norm="slaney", power=1.0,
+        )  # fmt: skip
+
+    @property
+    def max_frequency(self) -> float:
+        """``f_max`` with ``None`` resolved to Nyquist."""
+        return float(self.sample_rate / 2 if self.f_max is None else self.f_max)
+
+    @property
+    def n_freqs(self) -> int:
+        """Linear frequency bins F of the STFT."""
+        return self.n_fft // 2 + 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def mel_filterbank(config: FeatureConfig) -> Tensor:
+    """The (F, M) triangular filterbank ``mel = fbank.T @ linear`` uses for ``config``."""
+    return torchaudio.functional.melscale_fbanks(
+        n_freqs=config.n_freqs,
+        f_min=config.f_min,
+        f_max=config.max_frequency,
+        n_mels=config.n_mels,
+        sample_rate=config.sample_rate,
+        norm=config.norm,
+        mel_scale=config.mel_scale,
+    )
+
+
+class LogMel(nn.Module):
+    """Waveform -> log-mel frames: (B, S) -> (B, T, M) or (S,) -> (T, M)."""
+
+    def __init__(self, config: FeatureConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=config.sample_rate,
+            n_fft=config.n_fft,
+            win_length=config.win_length,
+            hop_length=config.hop_length,
+            f_min=config.f_min,
+            f_max=config.max_frequency,
+            n_mels=config.n_mels,
+            power=config.power,
+            center=config.center,
+            pad_mode=config.pad_mode,
+            norm=config.norm,
+            mel_scale=config.mel_scale,
+        )
+
+    def forward(self, wave: Tensor) -> Tensor:
+        if wave.dim() not in (1, 2):
+            raise ValueError(f"LogMel: expected a (S,) or (B, S) waveform, got {tuple(wave.shape)}")
+        shortest = self.config.n_fft // 2 + 1 if self.config.center else self.config.n_fft
+        if wave.shape[-1] < shortest:
+            raise ValueError(
+                f"LogMel: a waveform of {wave.shape[-1]} samples is too short for n_fft="
+                f"{self.config.n_fft}; need at least {shortest} (pad it or drop the utterance)"
+            )
+        mel = self.mel(wave.float())  # (..., M, T)
+        return mel.clamp(min=self.config.log_floor).log().transpose(-1, -2)  # (..., T, M)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames T that :meth:`forward` makes from ``num_samples`` samples."""
+        if self.config.center:
+            return 1 + num_samples // self.config.hop_length
+        return max(0, 1 + (num_samples - self.config.n_fft) // self.config.hop_length)
+
+
+# --------------------------------------------------------------------------------------------
+# Global mean / variance normalization
+# --------------------------------------------------------------------------------------------
+
+
+def compute_cmvn(features: Iterable[Tensor], min_std: float = 1e-5) -> tuple[Tensor, Tensor]:
+    """Per-bin mean and std over every frame of ``features`` (each (T, M)), in one pass.
+
+    Each tensor's float64 mean and sum of squared deviations are merged into the running totals
+    (Chan et al.'s pairwise update), so a whole corpus never sits in memory and the result does not
+    lose precision on long manifests. Returns float32 ``(mean (M,), std (M,))``; ``std`` is at least
+    ``min_std`` so constant bins do not divide by zero.
+    """
+    count, mean, sq_dev = 0, None, None
+    for index, feats in enumerate(features):
+        if feats.dim() != 2 or feats.shape[0] == 0:
+            raise ValueError(f"compute_cmvn: item {index} has shape {tuple(feats.shape)}, need (T, M)")
+        if mean is not None and feats.shape[1] != mean.shape[0]:
+            raise ValueError(
+                f"compute_cmvn: item {index} has {feats.shape[1]} bins, earlier ones {mean.shape[0]}"
+            )
+        x = feats.detach().to(torch.float64)
+        if not torch.isfinite(x).all():
+            raise ValueError(f"compute_cmvn: item {index} contains NaN/inf values")
+        n, batch_mean = x.shape[0], x.mean(dim=0)
+        batch_sq_dev = ((x - batch_mean) ** 2).sum(dim=0)
+        if mean is None:
+            count, mean, sq_dev = n, batch_mean, batch_sq_dev
+            continue
+        delta, total = batch_mean - mean, count + n
+        mean = mean + delta * (n / total)
+        sq_dev = sq_dev + batch_sq_dev + delta**2 * (count * n / total)
+        count = total
+    if mean is None:
+        raise ValueError("compute_cmvn: no features given (is the manifest empty?)")
+    std = (sq_dev / count).sqrt().clamp(min=min_std)
+    return mean.float(), std.float()
+
+
+class GlobalCMVN(nn.Module):
+    """``(x - mean) / std`` over the last dim, with the stats held as buffers.
+
+    Args:
+        mean: (M,) per-bin mean.
+        std: (M,) per-bin standard deviation, all > 0.
+    """
+
+    def __init__(self, mean: Tensor, std: Tensor) -> None:
+        super().__init__()
+        mean, std = torch.as_tensor(mean).float(), torch.as_tensor(std).float()
+        if mean.dim() != 1 or mean.shape != std.shape:
+            raise ValueError(
+                f"GlobalCMVN: mean {tuple(mean.shape)} and std {tuple(std.shape)} must both be (M,)"
+            )
+        if not (std > 0).all() or not torch.isfinite(mean).all():
+            raise ValueError("GlobalCMVN: std must be > 0 and mean finite (see compute_cmvn)")
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(..., M) -> (..., M) normalized."""
+        return (x - self.mean) / self.std
+
+    def inverse(self, x: Tensor) -> Tensor:
+        """(..., M) normalized -> (..., M) in the original feature domain."""
+        return x * self.std + self.mean
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``{"format", "mean", "std"}`` JSON atomically and return the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"format": "speechattn-cmvn", "mean": self.mean.tolist(), "std": self.std.tolist()}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(record, handle)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> GlobalCMVN:
+        """Read stats written by :meth:`save`; anything else raises ``ValueError`` naming the file."""
+        path = Path(path)
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: not a JSON CMVN file ({err})") from err
+        if not isinstance(record, dict) or record.get("format") != "speechattn-cmvn":
+            raise ValueError(
+                f'{path}: not CMVN stats (expected "format": "speechattn-cmvn"; write with '
+                "GlobalCMVN.save)"
+            )
+        try:
+            return cls(torch.tensor(record["mean"]), torch.tensor(record["std"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: bad CMVN stats ({err})") from err
