@@ -1,0 +1,64 @@
+"""The ``speechattn`` command: one subcommand per recipe step, each with its own ``--help``.
+
+Every subcommand lives in a module that exposes ``main(argv) -> int``; this file only dispatches,
+importing a module when its subcommand runs so that ``speechattn --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import NamedTuple
+
+__all__ = ["SUBCOMMANDS", "main"]
+
+
+class Subcommand(NamedTuple):
+    module: str
+    summary: str
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "corpus": Subcommand("speechattn.data.corpus", "synthesize the offline speech corpus"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, SUBCOMMANDS))
+    lines = [
+        "usage: speechattn <command> [options]   (or: python -m speechattn <command>)",
+        "",
+        "attention-based speech recognition and synthesis",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name:<{width}}  {sub.summary}" for name, sub in SUBCOMMANDS.items()]
+    lines += ["", "run 'speechattn <command> --help' for the options of one command"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``argv`` (default: ``sys.argv[1:]``) to a subcommand; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from speechattn import __version__
+
+        print(f"speechattn {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(f"speechattn: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    module = importlib.import_module(SUBCOMMANDS[name].module)
+    try:
+        return int(module.main(rest) or 0)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        # Expected user-facing failures: one clear line, no traceback.
+        print(f"speechattn {name}: error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,194 @@
+"""Tests for speechattn/train.py on a toy task: exact resume, skipped batches, checkpoints."""
+
+import json
+import logging
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from speechattn.train import (
+    TrainConfig,
+    Trainer,
+    load_checkpoint,
+    lr_factor,
+    save_atomic,
+)
+
+
+class ToyTask:
+    """Regress the sum of a variable-length sequence; dropout makes the RNG state matter."""
+
+    metric = "mse"
+    metric_mode = "min"
+
+    def __init__(self, poison_steps=()):
+        torch.manual_seed(123)
+        self.model = nn.Sequential(nn.Linear(3, 16), nn.Dropout(0.3), nn.Tanh(), nn.Linear(16, 1))
+        generator = torch.Generator().manual_seed(7)
+        self.lengths = torch.randint(2, 9, (40,), generator=generator).tolist()
+        self.inputs = [torch.randn(n, 3, generator=generator) for n in self.lengths]
+        self.targets = [x.sum() for x in self.inputs]
+        self.poison_steps = set(poison_steps)
+
+    def train_lengths(self):
+        return self.lengths
+
+    def make_batch(self, indices):
+        x = nn.utils.rnn.pad_sequence([self.inputs[i] for i in indices], batch_first=True)
+        return x, torch.stack([self.targets[i] for i in indices])
+
+    def training_step(self, model, batch, step):
+        x, y = batch
+        noise = torch.randn_like(x) * 0.01  # consumes the global RNG like SpecAugment would
+        loss = (model(x + noise).sum(dim=(1, 2)) - y).pow(2).mean()
+        if step in self.poison_steps:
+            loss = loss * float("nan")
+        return loss, {"noise": float(noise.abs().mean())}
+
+    def validate(self, model, step):
+        x, y = self.make_batch(range(10))
+        return {"mse": float((model(x).sum(dim=(1, 2)) - y).pow(2).mean())}
+
+    def log_media(self, writer, model, step):
+        pass
+
+    def batch_seconds(self, batch):
+        return float(batch[0].shape[0])
+
+
+def config(**overrides):
+    base = dict(max_steps=12, lr=1e-2, warmup_steps=3, max_frames=24, checkpoint_every=5,
+                valid_every=4, log_every=2, media_every=0, progress=False, seed=3)
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def weights(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    straight = ToyTask()
+    Trainer(straight, config(max_steps=14), tmp_path / "a").fit()
+
+    first = ToyTask()
+    Trainer(first, config(max_steps=7, checkpoint_every=7), tmp_path / "b").fit()
+    second = ToyTask()
+    result = Trainer(second, config(max_steps=14, checkpoint_every=7), tmp_path / "b").fit()
+    assert result.resumed_from == 7 and result.step == 14
+    # Same batches, dropout masks and noise in the same order: equal to float rounding.
+    torch.testing.assert_close(weights(second.model), weights(straight.model), atol=1e-6, rtol=0)
+    assert not torch.allclose(weights(second.model), weights(ToyTask().model))
+
+
+def test_rerun_at_max_steps_does_nothing_and_says_so(tmp_path, caplog):
+    Trainer(ToyTask(), config(max_steps=5), tmp_path).fit()
+    before = load_checkpoint(tmp_path / "checkpoints" / "step-0000005.pt")["model"]
+    with caplog.at_level(logging.INFO, logger="speechattn.train"):
+        result = Trainer(ToyTask(), config(max_steps=5), tmp_path).fit()
+    assert result.step == 5 and "nothing to do" in caplog.text
+    after = load_checkpoint(tmp_path / "checkpoints" / "step-0000005.pt")["model"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_non_finite_loss_skips_the_batch_without_touching_weights(tmp_path, caplog):
+    task = ToyTask(poison_steps={0, 1, 2})
+    trainer = Trainer(task, config(max_steps=3, valid_every=100, checkpoint_every=100), tmp_path)
+    initial = weights(task.model).clone()
+    with caplog.at_level(logging.WARNING, logger="speechattn.train"):
+        trainer.fit()
+    assert trainer.skipped == 3 and "non-finite loss" in caplog.text
+    assert torch.equal(weights(task.model), initial)
+    assert torch.isfinite(weights(task.model)).all()
+
+
+def test_checkpoints_best_and_logs_are_written(tmp_path):
+    trainer = Trainer(ToyTask(), config(max_steps=12, keep_checkpoints=2), tmp_path)
+    trainer.fit()
+    names = [p.name for p in trainer.checkpoints()]
+    assert names == ["step-0000010.pt", "step-0000012.pt"]  # every 5, plus the final step, keep 2
+    best = load_checkpoint(tmp_path / "best.pt")
+    events = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    valid = [e for e in events if e["split"] == "valid"]
+    assert [e["step"] for e in valid] == [4, 8, 12]
+    assert best["metric"]["mse"] == pytest.approx(min(e["mse"] for e in valid))
+    train = [e for e in events if e["split"] == "train"]
+    assert [e["step"] for e in train] == [2, 4, 6, 8, 10, 12]
+    assert all(math.isfinite(e["loss"]) and e["audio_seconds_per_second"] > 0 for e in train)
+    assert not list(tmp_path.rglob("*.tmp*"))
+
+
+def test_load_checkpoint_rejects_foreign_and_truncated_files(tmp_path):
+    foreign = tmp_path / "foreign.pt"
+    save_atomic({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(ValueError, match="foreign.pt: not a speechattn checkpoint"):
+        load_checkpoint(foreign)
+    good = save_atomic({"model": {"w": torch.zeros(100)}}, tmp_path / "good.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:50])
+    with pytest.raises(ValueError, match="truncated.pt"):
+        load_checkpoint(truncated)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_load_checkpoint_refuses_pickled_code(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Evil()}, path)
+    with pytest.raises(ValueError, match="evil.pt"):
+        load_checkpoint(path)
+
+
+def test_resume_into_a_different_model_is_a_clear_error(tmp_path):
+    Trainer(ToyTask(), config(max_steps=5), tmp_path).fit()
+    other = ToyTask()
+    other.model = nn.Sequential(nn.Linear(3, 8), nn.Dropout(0.3), nn.Tanh(), nn.Linear(8, 1))
+    with pytest.raises(ValueError, match="does not match this model"):
+        Trainer(other, config(max_steps=10), tmp_path).fit()
+
+
+def test_lr_schedule_warms_up_then_decays_to_min_lr():
+    cosine = TrainConfig(lr=1.0, min_lr=0.1, warmup_steps=4, decay_steps=10)
+    factors = [lr_factor(s, cosine) for s in range(16)]
+    assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert factors[4] == pytest.approx(1.0)
+    assert factors[9] == pytest.approx(0.1 + 0.9 * 0.5)  # half way through the cosine
+    assert factors[14] == pytest.approx(0.1) and factors[15] == pytest.approx(0.1)
+    inverse_sqrt = TrainConfig(lr=1.0, min_lr=0.3, warmup_steps=4, decay_steps=None)
+    assert lr_factor(3, inverse_sqrt) == 1.0
+    assert lr_factor(15, inverse_sqrt) == pytest.approx(0.5)  # sqrt(4 / 16)
+    assert lr_factor(1000, inverse_sqrt) == pytest.approx(0.3)
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def test_a_crashed_run_resumes_from_its_last_checkpoint(tmp_path):
+    straight = ToyTask()
+    Trainer(straight, config(max_steps=12), tmp_path / "a").fit()
+
+    crashing = ToyTask()
+    original = crashing.training_step
+
+    def crash_at_8(model, batch, step):
+        if step == 8:
+            raise Crash("killed")
+        return original(model, batch, step)
+
+    crashing.training_step = crash_at_8
+    trainer = Trainer(crashing, config(max_steps=12), tmp_path / "b")
+    with pytest.raises(Crash):
+        trainer.fit()
+    assert [p.name for p in trainer.checkpoints()] == ["step-0000005.pt"]
+    resumed = ToyTask()
+    result = Trainer(resumed, config(max_steps=12), tmp_path / "b").fit()
+    assert result.resumed_from == 5
+    torch.testing.assert_close(weights(resumed.model), weights(straight.model), atol=1e-6, rtol=0)
