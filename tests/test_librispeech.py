@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from speechattn.data.librispeech import LibriUtterance, find_split_dir, iter_split
 
@@ -92,3 +93,127 @@ def test_missing_split_lists_what_exists(tmp_path: Path) -> None:
         find_split_dir(tmp_path, "test-other")
     with pytest.raises(FileNotFoundError, match="found nothing"):
         find_split_dir(tmp_path / "empty", "dev")
+
+
+# ---------------------------------------------------------------- prepare_librispeech
+
+def _write_raw(split: Path, utt_id: str, text: str, payload: bytes | None) -> None:
+    speaker, chapter, _ = utt_id.split("-")
+    folder = split / speaker / chapter
+    folder.mkdir(parents=True, exist_ok=True)
+    if payload is not None:
+        (folder / f"{utt_id}.flac").write_bytes(payload)
+    with (folder / f"{speaker}-{chapter}.trans.txt").open("a") as handle:
+        handle.write(f"{utt_id} {text}\n")
+
+
+def _audio_bytes(tmp: Path, wave: np.ndarray, rate: int, fmt: str = "FLAC") -> bytes:
+    path = tmp / f"scratch.{fmt.lower()}"
+    sf.write(path, wave, rate, format=fmt)
+    return path.read_bytes()
+
+
+def make_awkward_corpus(root: Path) -> None:
+    """train/ with every kind of problem, dev/ with one clean utterance."""
+    train = root / "train"
+    expected = make_tiny_split(train)  # three good utterances
+    assert len(expected) == 3
+    scratch = root / "scratch"
+    scratch.mkdir()
+    good = _audio_bytes(scratch, sine(0.5), SAMPLE_RATE)
+    _write_raw(train, "50-60-0000", "CORRUPT", np.random.default_rng(0).bytes(4000))
+    _write_raw(train, "50-60-0001", "EMPTY FILE", b"")
+    # A valid WAV header with no frames (libsndfile sniffs content, not the .flac name).
+    _write_raw(train, "50-60-0002", "ZERO FRAMES", _audio_bytes(scratch, sine(0.0), SAMPLE_RATE,
+                                                                 "WAV"))
+    _write_raw(train, "50-60-0003", "TRUNCATED", good[: len(good) // 2])
+    _write_raw(train, "50-60-0004", "", good)
+    _write_raw(train, "50-60-0005", "NO AUDIO FILE", None)
+    _write_raw(train, "70-80-0000", "STEREO Z", _audio_bytes(scratch, sine(0.5, channels=2),
+                                                             SAMPLE_RATE))
+    _write_raw(train, "70-80-0001", "NARROWBAND Q", _audio_bytes(scratch, sine(1.0, 500.0, 8000),
+                                                                 8000))
+    write_chapter(root / "dev", "9", "9", {"0000": "DEV ONLY X"})
+
+
+SKIP_REASONS = {
+    "50-60-0000": "unreadable audio",
+    "50-60-0001": "empty file (0 bytes)",
+    "50-60-0002": "zero-length audio (0 frames)",
+    "50-60-0003": "truncated or corrupt audio data",
+    "50-60-0004": "empty transcript",
+    "50-60-0005": "missing audio file",
+}
+
+
+def test_prepare_skips_unusable_and_marks_odd_audio(tmp_path: Path) -> None:
+    from speechattn.audio import FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, load_audio
+    from speechattn.data.librispeech import prepare_librispeech
+    from speechattn.data.manifest import read_manifest
+    from speechattn.text import Vocab
+
+    corpus = tmp_path / "corpus"
+    make_awkward_corpus(corpus)
+    out = tmp_path / "out"
+    summary = prepare_librispeech(["train", "dev"], out, librispeech_dir=corpus, jobs=2,
+                                  progress=False)
+    assert summary["utterances"] == {"train": 5, "dev": 1}
+    assert summary["skipped"] == {"train": 6, "dev": 0}
+
+    rows = {row["id"]: row for row in read_manifest(out / "train.jsonl")}
+    assert sorted(rows) == ["1089-134686-0000", "1089-134686-0001", "121-121726-0000",
+                            "70-80-0000", "70-80-0001"]
+    first = rows["1089-134686-0000"]
+    assert first == {"id": "1089-134686-0000", "duration": 0.25, "speaker": "1089",
+                     "text": "HE HOPED THERE WOULD BE STEW",
+                     "audio": str((corpus / "train/1089/134686/1089-134686-0000.flac").resolve())}
+    assert rows["70-80-0000"]["channels"] == 2 and "sample_rate" not in rows["70-80-0000"]
+    assert rows["70-80-0001"]["sample_rate"] == 8000 and rows["70-80-0001"]["duration"] == 1.0
+    assert [r["id"] for r in read_manifest(out / "dev.jsonl")] == ["9-9-0000"]
+
+    lines = (out / "skipped.tsv").read_text().splitlines()
+    assert lines[0] == "split\tid\tpath\treason"
+    table = {fields[1]: fields for fields in (line.split("\t") for line in lines[1:])}
+    assert sorted(table) == sorted(SKIP_REASONS)
+    for utt_id, reason in SKIP_REASONS.items():
+        assert table[utt_id][0] == "train" and table[utt_id][3].startswith(reason), table[utt_id]
+        assert table[utt_id][2].endswith(f"{utt_id}.flac")
+
+    # Vocabulary: the characters of the kept *training* transcripts only ("X" is dev-only).
+    vocab = Vocab.load(out / "vocab.json")
+    assert set(vocab.chars) == set("".join(row["text"] for row in rows.values()))
+    assert "X" not in vocab and "Q" in vocab and "Z" in vocab
+
+    # CMVN: exactly the statistics of the kept training audio, resampled/downmixed to 16 kHz.
+    log_mel = LogMel(FeatureConfig())
+    feats = [log_mel(load_audio(rows[i]["audio"], sample_rate=16000)[0]) for i in sorted(rows)]
+    mean, std = compute_cmvn(feats)
+    cmvn = GlobalCMVN.load(out / "cmvn.json")
+    assert cmvn.mean.shape == (80,)
+    assert torch.allclose(cmvn.mean, mean, atol=1e-4) and torch.allclose(cmvn.std, std, atol=1e-4)
+
+
+def test_prepare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from speechattn.data.librispeech import main
+
+    make_tiny_split(tmp_path / "LibriSpeech" / "dev-clean")
+    out = tmp_path / "out"
+    assert main(["--subsets", "dev-clean", "--out", str(out), "--librispeech-dir",
+                 str(tmp_path), "--no-progress", "--cmvn-utterances", "2"]) == 0
+    assert "dev-clean: 3 utterances, 0 skipped" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == {"dev-clean.jsonl", "skipped.tsv", "vocab.json",
+                                               "cmvn.json"}
+    assert main(["--subsets", "test-clean", "--out", str(out), "--librispeech-dir",
+                 str(tmp_path)]) == 1
+    assert "found dev-clean" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--subsets", "x", "--out", str(out), "--download", "--librispeech-dir", "y"])
+
+
+def test_train_subsets_must_be_prepared(tmp_path: Path) -> None:
+    from speechattn.data.librispeech import prepare_librispeech
+
+    make_tiny_split(tmp_path / "dev")
+    with pytest.raises(ValueError, match="train_subsets=\\['train'\\]"):
+        prepare_librispeech(["dev"], tmp_path / "out", librispeech_dir=tmp_path,
+                            train_subsets=["train"], progress=False)

@@ -1,23 +1,107 @@
-"""LibriSpeech (and the offline corpus, which shares its layout): reading splits.
+"""LibriSpeech (and the offline corpus, which shares its layout): download, read, prepare.
 
 Layout of a split folder (``dev-clean``, or the offline corpus's ``train``/``dev``/``test``/
 ``test-unseen-voice``)::
 
     <split>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac
     <split>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt   # "<id> <TRANSCRIPT>" per line
+
+Usage (``recipes/asr/prepare.py`` and ``speechattn prepare`` call :func:`main`)::
+
+    python recipes/asr/prepare.py --subsets train-clean-100 dev-clean test-clean \
+        --out data/librispeech --download [--download-dir downloads]
+    python recipes/asr/prepare.py --subsets train dev test test-unseen-voice \
+        --out data/offline --librispeech-dir corpus/asr
+
+:func:`prepare_librispeech` writes, into ``--out``: ``<split>.jsonl`` manifests (rows
+``{"id", "audio", "duration", "text", "speaker"}``), ``skipped.tsv`` (utterances left out and
+why), ``vocab.json`` (characters of the training transcripts) and ``cmvn.json`` (global log-mel
+mean/std over at most ``cmvn_utterances`` random training utterances).
+
+Audio whose sample rate is not 16 kHz, or that has more than one channel, is *kept*: its row
+carries ``"sample_rate"`` and/or ``"channels"``, and ``speechattn.audio.load_audio(path,
+sample_rate=16000)`` resamples and downmixes it when features are made. Rows without those
+fields are 16 kHz mono.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import argparse
+import logging
+import os
+import random
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+import soundfile as sf
+import torch
+from tqdm import tqdm
+
+from speechattn.audio import FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, load_audio
+from speechattn.data.download import DownloadError, download, safe_extract
+from speechattn.data.manifest import atomic_write_text, write_manifest
+from speechattn.text import Vocab
 
 __all__ = [
+    "LIBRISPEECH_MIRROR",
+    "LIBRISPEECH_SAMPLE_RATE",
+    "LIBRISPEECH_SUBSETS",
+    "AudioInfo",
+    "LibriSubset",
     "LibriUtterance",
-    "iter_split",
+    "Skipped",
+    "UnusableAudio",
+    "build_parser",
+    "download_librispeech",
     "find_split_dir",
+    "iter_split",
+    "main",
+    "prepare_librispeech",
+    "probe_audio",
+    "scan_split",
 ]
+
+logger = logging.getLogger(__name__)
+
+LIBRISPEECH_MIRROR = "https://www.openslr.org/resources/12/"
+LIBRISPEECH_SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class LibriSubset:
+    """One downloadable LibriSpeech subset: ``<mirror>/<name>.tar.gz`` and its sha256."""
+
+    name: str
+    sha256: str
+
+    @property
+    def archive(self) -> str:
+        return f"{self.name}.tar.gz"
+
+
+# sha256 of each OpenSLR archive, as published in torchaudio's
+# src/torchaudio/datasets/librispeech.py (_CHECKSUMS; identical in the installed torchaudio 2.11
+# and the pytorch/audio repository). The files are the same on every OpenSLR mirror.
+LIBRISPEECH_SUBSETS: Mapping[str, LibriSubset] = MappingProxyType({
+    subset.name: subset
+    for subset in (
+        LibriSubset("dev-clean", "76f87d090650617fca0cac8f88b9416e0ebf80350acb97b343a85fa903728ab3"),
+        LibriSubset("dev-other", "12661c48e8c3fe1de2c1caa4c3e135193bfb1811584f11f569dd12645aa84365"),
+        LibriSubset("test-clean", "39fde525e59672dc6d1551919b1478f724438a95aa55f874b576be21967e6c23"),
+        LibriSubset("test-other", "d09c181bba5cf717b3dee7d4d592af11a3ee3a09e08ae025c5506f6ebe961c29"),
+        LibriSubset("train-clean-100",
+                    "d4ddd1d5a6ab303066f14971d768ee43278a5f2a0aa43dc716b0e64ecbbbf6e2"),
+        LibriSubset("train-clean-360",
+                    "146a56496217e96c14334a160df97fffedd6e0a04e66b9c5af0d40be3c792ecf"),
+        LibriSubset("train-other-500",
+                    "ddb22f27f96ec163645d53215559df6aa36515f26e01dd70798188350adcb6d2"),
+    )
+})
 
 _CORPUS_FOLDER = "LibriSpeech"
 _AUDIO_SUFFIX = ".flac"
@@ -110,3 +194,350 @@ def _subdirs(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return [p for p in folder.iterdir() if p.is_dir() and p.name != _CORPUS_FOLDER]
+
+
+# --------------------------------------------------------------------------------------------
+# Download
+# --------------------------------------------------------------------------------------------
+
+
+def download_librispeech(
+    subset: str, download_dir: str | Path, mirror: str = LIBRISPEECH_MIRROR, progress: bool = True
+) -> Path:
+    """Download (resumably, sha256-verified) and safely extract one subset; return its folder.
+
+    The archive stays in ``download_dir`` (a second call verifies it and does no network I/O;
+    delete it by hand to reclaim space once extracted) and is extracted to
+    ``download_dir/LibriSpeech/<subset>``.
+    """
+    if subset not in LIBRISPEECH_SUBSETS:
+        raise ValueError(
+            f"no download for subset {subset!r}; downloadable: {', '.join(LIBRISPEECH_SUBSETS)} "
+            "(for other corpora in this layout pass --librispeech-dir)"
+        )
+    info = LIBRISPEECH_SUBSETS[subset]
+    download_dir = Path(download_dir)
+    url = f"{mirror.rstrip('/')}/{info.archive}"
+    archive = download(url, download_dir / info.archive, info.sha256, "sha256", progress)
+    safe_extract(archive, download_dir)
+    return find_split_dir(download_dir, subset)
+
+
+# --------------------------------------------------------------------------------------------
+# Audio checks
+# --------------------------------------------------------------------------------------------
+
+
+class AudioInfo(NamedTuple):
+    """What :func:`probe_audio` learns from a file's header."""
+
+    frames: int
+    sample_rate: int
+    channels: int
+
+
+class UnusableAudio(ValueError):
+    """An audio file that cannot be used; ``str(err)`` is the short reason for skipped.tsv."""
+
+
+_EDGE_FRAMES = 1024
+_UNKNOWN_FRAMES = 1 << 40  # libsndfile's "length unknown" is SF_COUNT_MAX
+
+
+def probe_audio(path: str | Path) -> AudioInfo:
+    """Check that ``path`` is usable audio and return its header facts.
+
+    Reads the header plus the first and last 1024 frames, which catches missing, empty,
+    unrecognised and truncated files without decoding whole corpora. Raises
+    :class:`UnusableAudio` with a short reason.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UnusableAudio("missing audio file")
+    if path.stat().st_size == 0:
+        raise UnusableAudio("empty file (0 bytes)")
+    try:
+        audio = sf.SoundFile(path)
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise UnusableAudio(f"unreadable audio ({err})") from None
+    with audio:
+        frames = audio.frames
+        try:
+            if frames >= _UNKNOWN_FRAMES:  # header does not say: count by decoding
+                frames = len(audio.read(dtype="int16"))
+            elif frames:
+                _read_edges(audio, frames)
+        except (sf.LibsndfileError, RuntimeError) as err:
+            raise UnusableAudio(f"truncated or corrupt audio data ({err})") from None
+        info = AudioInfo(frames, audio.samplerate, audio.channels)
+    if info.frames == 0:
+        raise UnusableAudio("zero-length audio (0 frames)")
+    return info
+
+
+def _read_edges(audio: sf.SoundFile, frames: int) -> None:
+    edge = min(frames, _EDGE_FRAMES)
+    head = audio.read(edge, dtype="int16")
+    audio.seek(frames - edge)
+    tail = audio.read(edge, dtype="int16")
+    if len(head) != edge or len(tail) != edge:
+        raise UnusableAudio(f"truncated or corrupt audio data (header says {frames} frames)")
+
+
+# --------------------------------------------------------------------------------------------
+# Preparation
+# --------------------------------------------------------------------------------------------
+
+
+class Skipped(NamedTuple):
+    """An utterance left out of a manifest (one row of ``skipped.tsv``)."""
+
+    split: str
+    id: str
+    path: Path
+    reason: str
+
+
+def _default_jobs() -> int:
+    return min(8, os.cpu_count() or 1)
+
+
+def _check_utterance(utt: LibriUtterance) -> AudioInfo | str:
+    """Audio facts, or the reason(s) the utterance is skipped."""
+    reasons = [] if utt.transcript else ["empty transcript"]
+    try:
+        info = probe_audio(utt.audio_path)
+    except UnusableAudio as err:
+        reasons.append(str(err))
+    return "; ".join(reasons) if reasons else info
+
+
+def _manifest_row(utt: LibriUtterance, info: AudioInfo, sample_rate: int) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": utt.id,
+        "audio": str(utt.audio_path.resolve()),
+        "duration": round(info.frames / info.sample_rate, 4),
+        "text": utt.transcript,
+        "speaker": utt.speaker,
+    }
+    if info.sample_rate != sample_rate:
+        row["sample_rate"] = info.sample_rate
+    if info.channels != 1:
+        row["channels"] = info.channels
+    return row
+
+
+def scan_split(
+    name: str, split_dir: Path, jobs: int, progress: bool = True,
+    sample_rate: int = LIBRISPEECH_SAMPLE_RATE,
+) -> tuple[list[dict[str, Any]], list[Skipped]]:
+    """Manifest rows for the usable utterances of one split, and the skipped ones."""
+    utterances = list(iter_split(split_dir))
+    rows: list[dict[str, Any]] = []
+    skipped: list[Skipped] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = pool.map(_check_utterance, utterances)
+        for utt, result in tqdm(zip(utterances, results), total=len(utterances), desc=name,
+                                unit="utt", disable=not progress):
+            if isinstance(result, str):
+                skipped.append(Skipped(name, utt.id, utt.audio_path, result))
+            else:
+                rows.append(_manifest_row(utt, result, sample_rate))
+    return rows, skipped
+
+
+def _write_skipped(path: Path, skipped: Sequence[Skipped]) -> None:
+    def clean(value: object) -> str:
+        return " ".join(str(value).split())  # no tabs or newlines inside a field
+
+    lines = ["split\tid\tpath\treason"]
+    lines += ["\t".join(clean(v) for v in (s.split, s.id, s.path, s.reason)) for s in skipped]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def _resolve_train_subsets(subsets: Sequence[str], train_subsets: Sequence[str] | None) -> list[str]:
+    if train_subsets is None:
+        return [name for name in subsets if name.startswith("train")] or list(subsets)
+    unknown = [name for name in train_subsets if name not in subsets]
+    if unknown or not train_subsets:
+        raise ValueError(
+            f"train_subsets={list(train_subsets)} must be a non-empty selection of the prepared "
+            f"subsets {list(subsets)}"
+        )
+    return list(train_subsets)
+
+
+def _locate_splits(
+    subsets: Sequence[str], librispeech_dir: Path | None, download_dir: Path,
+    mirror: str, progress: bool,
+) -> dict[str, Path]:
+    if librispeech_dir is not None:
+        return {name: find_split_dir(librispeech_dir, name) for name in subsets}
+    return {name: download_librispeech(name, download_dir, mirror, progress) for name in subsets}
+
+
+def prepare_librispeech(
+    subsets: Sequence[str],
+    out_dir: str | Path,
+    librispeech_dir: str | Path | None = None,
+    download_dir: str | Path | None = None,
+    jobs: int | None = None,
+    *,
+    train_subsets: Sequence[str] | None = None,
+    mirror: str = LIBRISPEECH_MIRROR,
+    cmvn_utterances: int = 2000,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Write manifests, ``skipped.tsv``, ``vocab.json`` and ``cmvn.json`` into ``out_dir``.
+
+    Args:
+        subsets: split folder names (``dev-clean``..., or the offline corpus's ``train``...).
+        out_dir: where the outputs go.
+        librispeech_dir: existing corpus (the folder holding ``LibriSpeech/`` or the split
+            folders); when None the subsets are downloaded from ``mirror``.
+        download_dir: where archives go and are extracted (default ``out_dir/download``).
+        jobs: threads probing audio (default ``min(8, cpu_count)``).
+        train_subsets: splits whose transcripts make the vocabulary and whose audio makes the
+            CMVN statistics (default: the subsets starting with ``train``, else all).
+        cmvn_utterances: CMVN uses a seeded random sample of at most this many training
+            utterances (2000 utterances, about 7 hours of LibriSpeech, pin the statistics well).
+        seed: seed of that sample.
+
+    Utterances with unusable audio (missing, empty, unreadable, truncated, zero-length) or an
+    empty transcript are left out and listed in ``skipped.tsv`` with the reason.
+
+    Returns ``{"manifests": {split: Path}, "utterances": {split: int}, "skipped": {split: int},
+    "skipped_tsv": Path, "vocab": Path, "cmvn": Path}``.
+    """
+    if not subsets:
+        raise ValueError("no subsets given (e.g. --subsets dev-clean)")
+    subsets = list(dict.fromkeys(subsets))
+    train = _resolve_train_subsets(subsets, train_subsets)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    corpus = Path(librispeech_dir) if librispeech_dir is not None else None
+    split_dirs = _locate_splits(subsets, corpus, Path(download_dir or out_dir / "download"),
+                                mirror, progress)
+    jobs = jobs or _default_jobs()
+    summary: dict[str, Any] = {"manifests": {}, "utterances": {}, "skipped": {}}
+    rows_by_split: dict[str, list[dict[str, Any]]] = {}
+    all_skipped: list[Skipped] = []
+    for name, split_dir in split_dirs.items():
+        rows, skipped = scan_split(name, split_dir, jobs, progress)
+        summary["manifests"][name] = out_dir / f"{name}.jsonl"
+        write_manifest(summary["manifests"][name], rows)
+        summary["utterances"][name], summary["skipped"][name] = len(rows), len(skipped)
+        logger.info("%s: %d utterances written to %s, %d skipped", name, len(rows),
+                    summary["manifests"][name], len(skipped))
+        rows_by_split[name] = rows
+        all_skipped += skipped
+    summary["skipped_tsv"] = out_dir / "skipped.tsv"
+    _write_skipped(summary["skipped_tsv"], all_skipped)
+    if all_skipped:
+        logger.warning("%d utterance(s) skipped; reasons in %s", len(all_skipped),
+                       summary["skipped_tsv"])
+    train_rows = [row for name in train for row in rows_by_split[name]]
+    if not train_rows:
+        raise ValueError(f"training subsets {train} have no usable utterances; see "
+                         f"{summary['skipped_tsv']}")
+    summary["vocab"] = _save_vocab(train_rows, out_dir / "vocab.json")
+    sample = _cmvn_sample(train_rows, cmvn_utterances, seed)
+    summary["cmvn"] = _save_cmvn(sample, out_dir / "cmvn.json", jobs, progress)
+    return summary
+
+
+def _save_vocab(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    vocab = Vocab.build(row["text"] for row in rows)
+    vocab.save(path)
+    logger.info("vocabulary of %d symbols written to %s", len(vocab), path)
+    return path
+
+
+def _cmvn_sample(rows: Sequence[Mapping[str, Any]], limit: int, seed: int) -> list[Mapping]:
+    if limit <= 0:
+        raise ValueError(f"cmvn_utterances={limit}: must be positive")
+    if len(rows) <= limit:
+        return list(rows)
+    return sorted(random.Random(seed).sample(list(rows), limit), key=lambda row: row["id"])
+
+
+def _save_cmvn(rows: Sequence[Mapping[str, Any]], path: Path, jobs: int, progress: bool) -> Path:
+    config = FeatureConfig()
+    log_mel = LogMel(config)
+
+    def load(row: Mapping[str, Any]) -> torch.Tensor:
+        return load_audio(row["audio"], sample_rate=config.sample_rate)[0]  # (S,)
+
+    def features(pool: ThreadPoolExecutor) -> Iterator[torch.Tensor]:
+        window = 4 * jobs  # waveforms decoded ahead: bounds memory, keeps the threads busy
+        bar = tqdm(total=len(rows), desc="cmvn", unit="utt", disable=not progress)
+        with bar, torch.no_grad():
+            for start in range(0, len(rows), window):
+                for wave in pool.map(load, rows[start : start + window]):
+                    bar.update()
+                    yield log_mel(wave)  # (T, M)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        mean, std = compute_cmvn(features(pool))
+    GlobalCMVN(mean, std).save(path)
+    logger.info("CMVN statistics over %d utterances written to %s", len(rows), path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``prepare --subsets NAME... --out DIR (--download [--download-dir D] | --librispeech-dir DIR)``."""
+    parser = argparse.ArgumentParser(
+        prog="prepare",
+        description="Write LibriSpeech-layout manifests, skipped.tsv, vocab.json and cmvn.json.",
+    )
+    parser.add_argument("--subsets", nargs="+", required=True, metavar="NAME",
+                        help="split folders, e.g. train-clean-100 dev-clean test-clean")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="output folder for manifests, vocab.json and cmvn.json")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--download", action="store_true",
+                        help="download the subsets from OpenSLR (sha256-verified, resumable)")
+    source.add_argument("--librispeech-dir", type=Path, metavar="DIR",
+                        help="existing corpus: the folder holding LibriSpeech/ or the splits")
+    parser.add_argument("--download-dir", type=Path, metavar="D",
+                        help="where archives are stored and extracted (default OUT/download)")
+    parser.add_argument("--mirror", default=LIBRISPEECH_MIRROR,
+                        help=f"OpenSLR mirror base URL (default {LIBRISPEECH_MIRROR})")
+    parser.add_argument("--train-subsets", nargs="+", metavar="NAME",
+                        help="subsets for vocab and CMVN (default: those starting with 'train')")
+    parser.add_argument("--jobs", type=int, default=_default_jobs(),
+                        help="threads checking audio files (default %(default)s)")
+    parser.add_argument("--cmvn-utterances", type=int, default=2000,
+                        help="random training utterances for CMVN (default %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run :func:`prepare_librispeech` from the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.download_dir is not None and not args.download:
+        parser.error("--download-dir only applies with --download")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    try:
+        summary = prepare_librispeech(
+            args.subsets, args.out, librispeech_dir=args.librispeech_dir,
+            download_dir=args.download_dir, jobs=args.jobs, train_subsets=args.train_subsets,
+            mirror=args.mirror, cmvn_utterances=args.cmvn_utterances,
+            progress=not args.no_progress,
+        )
+    except (ValueError, FileNotFoundError, DownloadError) as error:
+        print(f"prepare: error: {error}", file=sys.stderr)
+        return 1
+    for name, count in summary["utterances"].items():
+        print(f"{name}: {count} utterances, {summary['skipped'][name]} skipped")
+    print(f"wrote {summary['vocab']}, {summary['cmvn']} and {summary['skipped_tsv']}")
+    return 0
