@@ -21,6 +21,7 @@ class Subcommand(NamedTuple):
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "corpus": Subcommand("speechattn.data.corpus", "synthesize the offline speech corpus"),
+    "demo": Subcommand("speechattn.demo", "run everything end to end on the offline corpus"),
 }
 
 
