@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from speechattn.data.download import (
     ChecksumError,
@@ -259,3 +261,62 @@ def test_hostile_archive_is_refused(tmp_path: Path, case: str) -> None:
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert written == ["hostile.tar.gz", "sandbox", "sandbox/target"]  # nothing, anywhere
     assert not extraction_stamp(archive, target).exists()
+
+
+# ---------------------------------------------------------------- end to end
+
+def _tiny_librispeech_split(split: Path) -> dict[str, str]:
+    """Two chapters of short 16 kHz sine flacs plus trans.txt; returns id -> transcript."""
+    texts = {"1089-134686-0000": "HE HOPED THERE WOULD BE STEW FOR DINNER",
+             "1089-134686-0001": "STUFF IT INTO YOU",
+             "121-121726-0000": "ALSO A POPULAR CONTRIVANCE"}
+    t = np.arange(4000) / 16000
+    for number, (utt_id, text) in enumerate(texts.items()):
+        speaker, chapter, _ = utt_id.split("-")
+        folder = split / speaker / chapter
+        folder.mkdir(parents=True, exist_ok=True)
+        sf.write(folder / f"{utt_id}.flac", 0.3 * np.sin(2 * np.pi * (300 + 90 * number) * t),
+                 16000)
+        with (folder / f"{speaker}-{chapter}.trans.txt").open("a") as handle:
+            handle.write(f"{utt_id} {text}\n")
+    return texts
+
+
+def test_download_extract_prepare_end_to_end(server: FileServer, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_librispeech import make_tiny_split
+
+    from speechattn.data import librispeech
+    from speechattn.data.manifest import read_manifest
+
+    staging = tmp_path / "staging"
+    expected = make_tiny_split(staging / "LibriSpeech" / "dev-clean")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(staging / "LibriSpeech", arcname="LibriSpeech")
+    archive = buffer.getvalue()
+    server.files["/mirror/dev-clean.tar.gz"] = archive
+    # The real table holds OpenSLR's digest; point it at our tiny archive's.
+    table = dict(librispeech.LIBRISPEECH_SUBSETS)
+    table["dev-clean"] = librispeech.LibriSubset("dev-clean", sha256(archive))
+    monkeypatch.setattr(librispeech, "LIBRISPEECH_SUBSETS", table)
+
+    downloads, out = tmp_path / "downloads", tmp_path / "out"
+    for _ in range(2):  # the second run reuses the verified archive and the extraction
+        summary = librispeech.prepare_librispeech(
+            ["dev-clean"], out, download_dir=downloads, mirror=f"{server.url}/mirror/",
+            progress=False)
+    assert server.ranges == [None]
+    assert (downloads / "dev-clean.tar.gz").read_bytes() == archive
+    rows = read_manifest(summary["manifests"]["dev-clean"])
+    assert {row["id"]: row["text"] for row in rows} == expected
+    split = downloads / "LibriSpeech" / "dev-clean"
+    assert all(Path(row["audio"]).is_relative_to(split.resolve()) for row in rows)
+    assert summary["skipped"] == {"dev-clean": 0}
+
+
+def test_unknown_subset_cannot_be_downloaded(tmp_path: Path) -> None:
+    from speechattn.data.librispeech import download_librispeech
+
+    with pytest.raises(ValueError, match="no download for subset 'train'.*dev-clean"):
+        download_librispeech("train", tmp_path)
