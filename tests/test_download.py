@@ -320,3 +320,73 @@ def test_unknown_subset_cannot_be_downloaded(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="no download for subset 'train'.*dev-clean"):
         download_librispeech("train", tmp_path)
+
+
+# ---------------------------------------------------------------- LJSpeech
+
+LJ_METADATA = (
+    'LJ001-0001|Printing, in the only sense with which we are at present concerned, differs|'
+    'Printing, in the only sense with which we are at present concerned, differs\n'
+    'LJ001-0002|"in 1840," he said|"in eighteen forty," he said\n'
+    'LJ001-0003|no audio|no audio\n'
+    'LJ001-0004|  |  \n'
+    'LJ001-0005|two columns only\n'
+    'LJ001-0002|repeated|repeated\n'
+    '../../evil|sneaky|sneaky\n'
+)
+
+
+def _tiny_ljspeech(corpus: Path) -> None:
+    (corpus / "wavs").mkdir(parents=True)
+    (corpus / "metadata.csv").write_text(LJ_METADATA, encoding="utf-8")
+    t = np.arange(2205) / 22050
+    for utt_id in ("LJ001-0001", "LJ001-0002", "LJ001-0004", "LJ001-0005"):
+        sf.write(corpus / "wavs" / f"{utt_id}.wav", 0.3 * np.sin(2 * np.pi * 220 * t), 22050)
+
+
+def test_download_ljspeech_and_read_metadata(server: FileServer, tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    from speechattn.data.ljspeech import LJRow, download_ljspeech, read_metadata, scan_metadata
+
+    _tiny_ljspeech(tmp_path / "staging" / "LJSpeech-1.1")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:bz2") as tar:
+        tar.add(tmp_path / "staging" / "LJSpeech-1.1", arcname="LJSpeech-1.1")
+    server.files["/data/LJSpeech-1.1.tar.bz2"] = buffer.getvalue()
+    dest = tmp_path / "dl"
+    corpus = download_ljspeech(dest, f"{server.url}/data/LJSpeech-1.1.tar.bz2",
+                               sha256(buffer.getvalue()), progress=False)
+    assert corpus == dest / "LJSpeech-1.1"
+    assert (dest / "LJSpeech-1.1.tar.bz2").is_file()
+
+    rows, skipped = scan_metadata(dest)
+    assert rows == [
+        LJRow("LJ001-0001", corpus / "wavs/LJ001-0001.wav",
+              "Printing, in the only sense with which we are at present concerned, differs",
+              "Printing, in the only sense with which we are at present concerned, differs"),
+        LJRow("LJ001-0002", corpus / "wavs/LJ001-0002.wav", '"in 1840," he said',
+              '"in eighteen forty," he said'),  # quotes kept: quoting is off
+        LJRow("LJ001-0005", corpus / "wavs/LJ001-0005.wav", "two columns only",
+              "two columns only"),
+    ]
+    assert [(s.id, s.reason) for s in skipped] == [
+        ("LJ001-0003", "missing audio file"), ("LJ001-0004", "empty text"),
+        ("LJ001-0002", "duplicate id"), ("../../evil", "bad id '../../evil'")]
+    with caplog.at_level("WARNING"):
+        assert read_metadata(corpus) == rows
+    assert "4 line(s) skipped" in caplog.text
+
+
+def test_find_ljspeech_dir_shapes_and_errors(tmp_path: Path) -> None:
+    from speechattn.data.ljspeech import find_ljspeech_dir, scan_metadata
+
+    for corpus in (tmp_path / "a" / "LJSpeech-1.1", tmp_path / "b" / "tts"):
+        corpus.mkdir(parents=True)
+        (corpus / "metadata.csv").write_text("")
+        assert find_ljspeech_dir(corpus.parent) == corpus
+        assert find_ljspeech_dir(corpus) == corpus
+    with pytest.raises(FileNotFoundError, match="no metadata.csv in .*holds a, b"):
+        find_ljspeech_dir(tmp_path)
+    (tmp_path / "a" / "LJSpeech-1.1" / "metadata.csv").write_text("ok|fine|fine\nbroken\n")
+    with pytest.raises(ValueError, match=r"metadata\.csv:2: expected 'id\|raw text"):
+        scan_metadata(tmp_path / "a")
