@@ -155,3 +155,17 @@ def test_pad_sequence_batch_rejects_mismatched_items() -> None:
         pad_sequence_batch([torch.zeros(2, 2), torch.zeros(2, 3)])
     with pytest.raises(ValueError, match="empty"):
         pad_sequence_batch([])
+
+
+def test_works_as_a_dataloader_batch_sampler() -> None:
+    lengths = [3, 7, 2, 5, 6, 1]
+    items = [torch.full((n,), float(i)) for i, n in enumerate(lengths)]
+    sampler = BucketBatchSampler(lengths, max_frames=12, seed=2)
+    loader = torch.utils.data.DataLoader(items, batch_sampler=sampler,
+                                         collate_fn=pad_sequence_batch)
+    seen = []
+    for padded, batch_lengths in loader:
+        assert padded.shape[0] * padded.shape[1] <= 12
+        seen += padded[:, 0].long().tolist()
+        assert batch_lengths.tolist() == [lengths[int(i)] for i in padded[:, 0]]
+    assert sorted(seen) == list(range(len(lengths)))

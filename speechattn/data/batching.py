@@ -88,6 +88,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         drop_last: bool = False,
     ) -> None:
+        super().__init__()
         _check_arguments(lengths, max_frames, num_replicas, rank)
         self.max_frames = max_frames
         self.shuffle = shuffle
