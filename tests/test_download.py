@@ -308,6 +308,10 @@ def test_download_extract_prepare_end_to_end(server: FileServer, tmp_path: Path,
             progress=False)
     assert server.ranges == [None]
     assert (downloads / "dev-clean.tar.gz").read_bytes() == archive
+    (downloads / "dev-clean.tar.gz").unlink()  # extracted: the archive is no longer needed
+    librispeech.prepare_librispeech(["dev-clean"], out, download_dir=downloads,
+                                    mirror=f"{server.url}/mirror/", progress=False)
+    assert server.ranges == [None]
     rows = read_manifest(summary["manifests"]["dev-clean"])
     assert {row["id"]: row["text"] for row in rows} == expected
     split = downloads / "LibriSpeech" / "dev-clean"

@@ -43,7 +43,7 @@ import torch
 from tqdm import tqdm
 
 from speechattn.audio import FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, load_audio
-from speechattn.data.download import DownloadError, download, safe_extract
+from speechattn.data.download import DownloadError, download, extraction_stamp, safe_extract
 from speechattn.data.manifest import atomic_write_text, write_manifest
 from speechattn.text import Vocab
 
@@ -206,9 +206,9 @@ def download_librispeech(
 ) -> Path:
     """Download (resumably, sha256-verified) and safely extract one subset; return its folder.
 
-    The archive stays in ``download_dir`` (a second call verifies it and does no network I/O;
-    delete it by hand to reclaim space once extracted) and is extracted to
-    ``download_dir/LibriSpeech/<subset>``.
+    The archive is extracted to ``download_dir/LibriSpeech/<subset>`` and kept in
+    ``download_dir``. Once an extraction has completed (its stamp file exists) later calls do
+    no network I/O and do not need the archive, so it may be deleted to reclaim space.
     """
     if subset not in LIBRISPEECH_SUBSETS:
         raise ValueError(
@@ -218,8 +218,10 @@ def download_librispeech(
     info = LIBRISPEECH_SUBSETS[subset]
     download_dir = Path(download_dir)
     url = f"{mirror.rstrip('/')}/{info.archive}"
-    archive = download(url, download_dir / info.archive, info.sha256, "sha256", progress)
-    safe_extract(archive, download_dir)
+    archive = download_dir / info.archive
+    if not extraction_stamp(archive, download_dir).exists():
+        download(url, archive, info.sha256, "sha256", progress)
+        safe_extract(archive, download_dir)
     return find_split_dir(download_dir, subset)
 
 
