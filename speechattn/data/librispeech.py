@@ -193,7 +193,8 @@ def find_split_dir(root: str | Path, name: str) -> Path:
 def _subdirs(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return [p for p in folder.iterdir() if p.is_dir() and p.name != _CORPUS_FOLDER]
+    return [p for p in folder.iterdir()
+            if p.is_dir() and p.name != _CORPUS_FOLDER and not p.name.startswith(".")]
 
 
 # --------------------------------------------------------------------------------------------
