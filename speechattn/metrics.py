@@ -182,7 +182,9 @@ def _as_matrix(att: torch.Tensor | np.ndarray | Sequence) -> np.ndarray:
         att = att.detach().cpu().double().numpy()
     matrix = np.asarray(att, dtype=np.float64)
     if matrix.ndim != 2 or 0 in matrix.shape:
-        raise ValueError(f"alignment_measures: expected a non-empty (U, T) matrix, got {matrix.shape}")
+        raise ValueError(
+            f"alignment_measures: expected a non-empty (U, T) matrix, got {matrix.shape}"
+        )
     if not np.isfinite(matrix).all():
         raise ValueError("alignment_measures: attention weights contain NaN/inf")
     return matrix
@@ -218,7 +220,9 @@ def alignment_measures(
     """
     matrix = _as_matrix(att)[:decoder_length, :encoder_length]
     if 0 in matrix.shape:
-        raise ValueError(f"alignment_measures: lengths {decoder_length}, {encoder_length} leave nothing")
+        raise ValueError(
+            f"alignment_measures: lengths {decoder_length}, {encoder_length} leave nothing"
+        )
     steps, frames = matrix.shape
     peaks = matrix.argmax(axis=1)  # (U,)
     focus = float(matrix.max(axis=1).mean())

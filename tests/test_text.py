@@ -214,7 +214,10 @@ def test_normalize_asr_years_optional():
         ("It costs $5 or $0.99.", "it costs five dollars or ninety nine cents."),
         ("Pi is about 3.14159.", "pi is about three point one four one five nine."),
         ("The 1st, 2nd, 3rd and 23rd.", "the first, second, third and twenty third."),
-        ("It was 1905, not 1900 or 2019.", "it was nineteen oh five, not nineteen hundred or twenty nineteen."),
+        (
+            "It was 1905, not 1900 or 2019.",
+            "it was nineteen oh five, not nineteen hundred or twenty nineteen.",
+        ),
         ("1,000,000 people: 50% of them", "one million people: fifty percent of them"),
         ("Mr. and Mrs. Smith met Dr. Jones.", "mister and missus smith met doctor jones."),
         ("St. Louis is on Baker St.", "saint louis is on baker street."),
