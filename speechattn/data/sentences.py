@@ -1,0 +1,795 @@
+"""English sentence generator and text normalizer for the offline speech corpus.
+
+Sentences come from a small hand-written grammar (statements, questions, compound and reported
+clauses, number facts) filled from a lexicon: hand-written lists of people, animals, things, places,
+verbs and names give the sentences their plausible core; ``wordfreq``'s frequency list, filtered to
+alphabetic words with noun/adjective/adverb/verb suffixes, gives them breadth (thousands of words).
+
+Every sentence has three forms (see :class:`Sentence`):
+
+* ``raw``: what a book would print, with digits, ``$``, ``%``, ordinals and ``Mr.``/``Dr.``;
+* ``normalized``: what is spoken, numbers and abbreviations spelled out, case and punctuation kept
+  (the third column of an LJSpeech ``metadata.csv``; also the text the synthesizer reads);
+* ``transcript``: LibriSpeech style, ``A-Z``, apostrophe and single spaces only.
+
+Everything random goes through one ``random.Random(seed)``: same seed, same sentences.
+
+>>> [s.raw for s in generate_sentences(2, seed=1)] == [s.raw for s in generate_sentences(2, seed=1)]
+True
+>>> normalize_text("Dr. Hall paid $1,250 on May 3rd, 1999.")
+'Doctor Hall paid one thousand two hundred fifty dollars on May third, nineteen ninety nine.'
+>>> to_transcript("Doctor Hall's dog, at seven o'clock?")
+"DOCTOR HALL'S DOG AT SEVEN O'CLOCK"
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = [
+    "MAX_WORDS",
+    "MIN_WORDS",
+    "Lexicon",
+    "Noun",
+    "Sentence",
+    "SentenceGenerator",
+    "Verb",
+    "build_lexicon",
+    "generate_sentences",
+    "normalize_text",
+    "number_to_words",
+    "ordinal_to_words",
+    "to_transcript",
+    "year_to_words",
+]
+
+MIN_WORDS = 3
+MAX_WORDS = 25
+
+# ---------------------------------------------------------------------------------------------
+# Numbers and normalization
+# ---------------------------------------------------------------------------------------------
+
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SCALES = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+_ORDINAL_IRREGULAR = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
+_ABBREVIATIONS = {"Mr.": "Mister", "Mrs.": "Missus", "Dr.": "Doctor", "Prof.": "Professor"}
+
+
+def number_to_words(n: int) -> str:
+    """Spell a non-negative integer the American way, without "and" or hyphens.
+
+    >>> number_to_words(42)
+    'forty two'
+    >>> number_to_words(1_000_305)
+    'one million three hundred five'
+    """
+    if not isinstance(n, int) or n < 0 or n >= 10**12:
+        raise ValueError(f"number_to_words: {n!r} is not an integer in [0, 10**12)")
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] + (f" {_ONES[ones]}" if ones else "")
+    if n < 1000:
+        hundreds, rest = divmod(n, 100)
+        return f"{_ONES[hundreds]} hundred" + (f" {number_to_words(rest)}" if rest else "")
+    for scale, name in _SCALES:
+        if n >= scale:
+            head, rest = divmod(n, scale)
+            return f"{number_to_words(head)} {name}" + (f" {number_to_words(rest)}" if rest else "")
+    raise AssertionError("unreachable")
+
+
+def ordinal_to_words(n: int) -> str:
+    """Spell an ordinal: ``ordinal_to_words(3) == 'third'``, ``ordinal_to_words(21) == 'twenty first'``."""
+    words = number_to_words(n).split()
+    last = words[-1]
+    if last in _ORDINAL_IRREGULAR:
+        words[-1] = _ORDINAL_IRREGULAR[last]
+    elif last.endswith("y"):
+        words[-1] = last[:-1] + "ieth"
+    else:
+        words[-1] = last + "th"
+    return " ".join(words)
+
+
+def year_to_words(year: int) -> str:
+    """Read a year as people say it.
+
+    >>> [year_to_words(y) for y in (1905, 1999, 2000, 2007, 2024, 1800)]
+    ['nineteen oh five', 'nineteen ninety nine', 'two thousand', 'two thousand seven', 'twenty twenty four', 'eighteen hundred']
+    """
+    if 2000 <= year <= 2009 or year < 1000 or year > 9999:
+        return number_to_words(year)
+    century, rest = divmod(year, 100)
+    if rest == 0:
+        return f"{number_to_words(century)} hundred"
+    if rest < 10:
+        return f"{number_to_words(century)} oh {_ONES[rest]}"
+    return f"{number_to_words(century)} {number_to_words(rest)}"
+
+
+def _plain_number(match: re.Match[str]) -> str:
+    digits = match.group(0)
+    value = int(digits.replace(",", ""))
+    # A bare four-digit number in 1100-2099 is a year; counts that large are printed with commas.
+    if "," not in digits and len(digits) == 4 and 1100 <= value <= 2099:
+        return year_to_words(value)
+    return number_to_words(value)
+
+
+def _money(match: re.Match[str]) -> str:
+    value = int(match.group(1).replace(",", ""))
+    return number_to_words(value) + (" dollar" if value == 1 else " dollars")
+
+
+_NUMBER = r"\d{1,3}(?:,\d{3})+|\d+"
+_NORMALIZERS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"\b(?:Mrs|Mr|Dr|Prof)\."), lambda m: _ABBREVIATIONS[m.group(0)]),
+    (re.compile(rf"\$({_NUMBER})"), _money),
+    (re.compile(rf"({_NUMBER})%"), lambda m: number_to_words(int(m.group(1).replace(",", ""))) + " percent"),
+    (re.compile(r"\b(\d+)(?:st|nd|rd|th)\b"), lambda m: ordinal_to_words(int(m.group(1)))),
+    (re.compile(rf"\b(?:{_NUMBER})\b"), _plain_number),
+)
+
+
+def normalize_text(raw: str) -> str:
+    """Spell out abbreviations, money, percentages, ordinals, years and cardinals; keep the rest.
+
+    Only the forms the generator writes are handled (``Mr. Mrs. Dr. Prof.``, ``$N``, ``N%``,
+    ``Nst/nd/rd/th``, ``N`` and ``N,NNN``); any other digit left over is an error.
+    """
+    text = raw
+    for pattern, replace in _NORMALIZERS:
+        text = pattern.sub(replace, text)
+    if re.search(r"\d", text):
+        raise ValueError(f"normalize_text: cannot spell out the digits in {raw!r}")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def to_transcript(normalized: str) -> str:
+    """LibriSpeech-style transcript: uppercase ``A-Z``, apostrophes and single spaces only."""
+    letters = re.sub(r"[^A-Z']+", " ", normalized.upper())
+    words = [w.strip("'") for w in letters.split()]
+    return " ".join(w for w in words if w)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One generated sentence in its printed, spoken and transcript forms."""
+
+    raw: str
+    normalized: str
+    transcript: str
+
+    @classmethod
+    def from_raw(cls, raw: str) -> Sentence:
+        normalized = _capitalize(normalize_text(raw))
+        return cls(raw=raw, normalized=normalized, transcript=to_transcript(normalized))
+
+
+# ---------------------------------------------------------------------------------------------
+# Lexicon
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Noun:
+    singular: str
+    plural: str
+
+
+@dataclass(frozen=True)
+class Verb:
+    base: str
+    past: str
+    third: str  # third person singular present
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Word classes the grammar draws from (all lowercase except names)."""
+
+    people: tuple[Noun, ...]
+    animals: tuple[Noun, ...]
+    things: tuple[Noun, ...]
+    places: tuple[Noun, ...]
+    abstracts: tuple[Noun, ...]
+    person_adjectives: tuple[str, ...]  # hand-written, fit people and animals
+    thing_adjectives: tuple[str, ...]  # hand-written, fit things and places
+    rare_adjectives: tuple[str, ...]  # suffix-classified wordfreq words, fit anything
+    adverbs: tuple[str, ...]
+    verbs_thing: tuple[Verb, ...]  # take a concrete object: "repaired the lamp"
+    verbs_person: tuple[Verb, ...]  # take a person: "thanked the nurse"
+    verbs_abstract: tuple[Verb, ...]  # take an idea: "questioned the decision"
+    verbs_intransitive: tuple[Verb, ...]
+    first_names: tuple[str, ...]
+    surnames: tuple[str, ...]
+    cities: tuple[str, ...]
+
+    def vocabulary(self) -> set[str]:
+        """Every word form the lexicon can emit, lowercased."""
+        words: set[str] = set()
+        for nouns in (self.people, self.animals, self.things, self.places, self.abstracts):
+            words.update(w for n in nouns for w in (n.singular, n.plural))
+        for verbs in (self.verbs_thing, self.verbs_person, self.verbs_abstract, self.verbs_intransitive):
+            words.update(w for v in verbs for w in (v.base, v.past, v.third))
+        words.update(self.person_adjectives + self.thing_adjectives + self.rare_adjectives)
+        words.update(self.adverbs)
+        words.update(w.lower() for w in self.first_names + self.surnames + self.cities)
+        return words
+
+
+# Hand-written lists: "word" or "word:irregular-form".
+_PEOPLE = """
+baker banker barber captain carpenter chemist child:children clerk cook dancer dentist doctor
+driver engineer farmer firefighter fisherman:fishermen gardener guard guide hunter inspector
+journalist judge lawyer librarian manager mechanic merchant miner musician neighbor nurse officer
+painter passenger pilot plumber poet porter priest professor reporter sailor scientist secretary
+shepherd singer soldier student surgeon tailor teacher tourist traveler visitor waiter weaver
+woman:women man:men boy girl friend stranger uncle aunt cousin brother sister mother father
+grandmother grandfather widow king queen prince princess knight mayor architect artist author
+editor landlord tenant customer shopkeeper butcher jeweler sculptor historian nephew niece
+volunteer athlete coach referee swimmer runner climber sheriff detective prisoner messenger
+translator pharmacist photographer astronomer banker diver goalkeeper lifeguard nanny cashier
+"""
+_ANIMALS = """
+dog cat horse cow sheep:sheep goat pig rabbit fox wolf:wolves bear deer:deer mouse:mice owl eagle
+crow sparrow pigeon duck goose:geese swan frog turtle lion tiger elephant monkey donkey camel whale
+dolphin squirrel beaver otter parrot hen rooster pony kitten puppy
+"""
+_THINGS = """
+apple basket bag ball barrel bell bicycle blanket boat book bottle bowl box bread brush bucket
+button cake camera candle cap chair cheese clock coat coin comb cup curtain desk diary dictionary
+dish drawer dress drum envelope fan feather flag flower fork glass glove guitar hammer hat helmet
+jacket jar jug kettle key knife:knives ladder lamp lantern leaf:leaves letter lock map mirror nail
+necklace needle newspaper notebook orange package pan paper parcel pen pencil photograph piano
+pillow pipe plate pot purse radio ribbon ring rope rug ruler sack saddle scarf:scarves shell shirt
+shoe shovel sign sock spoon stamp stick stone suitcase sweater table telephone tent ticket tool
+towel toy tray trumpet trunk umbrella vase violin wagon wallet watch wheel whistle bench boot
+compass statue painting sandwich pie laptop kite anchor banner blanket cushion teapot thermometer
+typewriter wristwatch microscope telescope postcard medal trophy
+"""
+_PLACES = """
+airport bakery bank barn beach bridge cabin castle cathedral cave church cinema city classroom
+cliff clinic cottage courtyard desert farm field forest garage garden harbor hill hospital hotel
+island kitchen lake library market meadow museum office orchard palace park pharmacy platform pond
+port prison restaurant river school shop square stadium station studio temple theater tower valley
+village warehouse workshop mountain canyon laboratory basement attic hallway corridor yard
+lighthouse monastery greenhouse bookshop cafeteria playground vineyard
+"""
+_ABSTRACTS = """
+idea plan story problem promise secret rumor lesson answer question reason decision mistake result
+report proposal theory opinion argument message warning request dream habit method rule choice
+"""
+_PERSON_ADJECTIVES = """
+young tall short quiet loud brave careful clever cheerful gentle honest hungry kind lazy lucky
+nervous patient polite proud rich poor shy strict tired wise busy calm angry happy sad curious
+friendly stubborn elderly famous pale sleepy noisy gloomy lonely clumsy humble weak strong old
+generous modest anxious cautious thoughtful
+"""
+_THING_ADJECTIVES = """
+old small large tiny huge broken empty clean dirty wooden golden silver red blue green yellow black
+white brown gray round narrow wide soft hard sharp smooth rough warm cold wet dry cheap ancient
+modern strange simple fragile shiny dusty rusty bright dark new heavy light famous quiet noisy
+expensive beautiful useful valuable comfortable enormous portable colorful
+"""
+_VERBS_THING = """
+carry paint find:found buy:bought sell:sold lose:lost open repair clean move drop:dropped borrow
+wash wrap:wrapped lift build:built break:broke bring:brought take:took keep:kept hold:held
+throw:threw hide:hid steal:stole make:made leave:left fix polish deliver examine measure weigh
+fill return hang:hung pack push pull drag:dragged collect count order design test check mend sew
+shake:shook fold bury choose:chose catch:caught grab:grabbed hand inspect label load unload
+replace sketch guard
+"""
+_VERBS_PERSON = """
+meet:met call visit help thank follow warn invite teach:taught ask greet pay:paid hire trust
+watch see:saw remind interview admire recognize rescue ignore forgive:forgave introduce join
+surprise congratulate comfort accompany blame chase convince encourage
+"""
+_VERBS_ABSTRACT = """
+discuss explain question support describe announce study accept reject consider doubt praise
+criticize review understand:understood change improve notice mention defend explore propose
+debate predict publish challenge remember forget:forgot share summarize imagine postpone approve
+oppose analyze compare welcome
+"""
+_VERBS_INTRANSITIVE = """
+wait sleep:slept sit:sat stand:stood walk run:ran laugh smile work arrive stay live sing:sang
+dance rest swim:swam wander shout cry travel hurry whisper listen pause argue complain relax
+vanish appear sneeze shiver
+"""
+_FIRST_NAMES = """
+Maria James Anna David Sofia Daniel Elena Thomas Laura Peter Grace Samuel Clara Oliver Emma Henry
+Alice Lucas Nora Victor Julia Martin Rosa Oscar Helen Felix Irene Hugo Lena Arthur Diana Simon Eva
+Leo Ruth Adam Vera Paul Frank Amir Priya Kenji Omar Fatima Carlos Lucia Ivan Olga Aisha Noah Zoe
+Isaac Hannah George Lily Jonas Maya
+"""
+_SURNAMES = """
+Smith Brown Taylor Miller Wilson Moore Clark Lewis Walker Hall Allen Young King Wright Scott Green
+Baker Adams Nelson Hill Campbell Mitchell Roberts Carter Phillips Evans Turner Parker Collins
+Edwards Stewart Morris Murphy Cook Rogers Morgan Cooper Peterson Reed Bailey Bell Kelly Howard
+Ward Richardson Wood Watson Brooks Bennett Gray Hughes Price Sanders Patel Garcia Novak Larsen
+"""
+_CITIES = """
+London Paris Boston Chicago Denver Dublin Madrid Berlin Vienna Prague Lisbon Oslo Toronto Sydney
+Cairo Nairobi Lagos Delhi Tokyo Seoul Lima Austin Seattle Portland Glasgow Edinburgh Manchester
+Bristol Geneva Athens Rome Naples Warsaw Helsinki Montreal Memphis Phoenix Dallas Atlanta
+"""
+
+# Suffix classes for wordfreq words. Agent nouns ("-er") and verbs in "-ate" are left out: too many
+# of them are other parts of speech ("never", "climate").
+_ABSTRACT_SUFFIXES = ("tion", "sion", "ment", "ness", "ity", "ance", "ence", "ship")
+_ADJECTIVE_SUFFIXES = ("ous", "ful", "ive", "able", "ible", "less", "ical")
+_VERB_SUFFIXES = ("ize", "ify")
+# Words the suffix rules get wrong (names, verbs, nouns) or that do not belong in a demo corpus.
+_EXCLUDED = frozenset(
+    """
+    receive arrive survive derive deprive forgive perceive deceive strive thrive revive relive conceive
+    overdrive disable archive handful mouthful vegetable constable timetable syllable crucible
+    rendezvous regardless nevertheless nonetheless unless motive locomotive fugitive captive adjective
+    narrative perspective initiative executive representative detective relative objective alternative
+    incentive directive derivative operative elective additive inclement enhance commence augment
+    implement envision complement supplement apologize sympathize socialize specialize spotify testify
+    qualify belize business witness lawrence laurence florence clarence terence terrence constance
+    clement inverness guinness playstation eurovision sundance philly trinity christianity supply family
+    apply reply comply assembly butterfly bully belly rally jelly lovely friendly lonely elderly deadly
+    costly lively timely heavenly cowardly orderly disorderly scholarly worldly earthly ghostly stately
+    unlikely weekly monthly yearly hourly quarterly nightly bodily
+    abortion sexuality homosexuality masturbation nudity virginity prostitution circumcision erection
+    seduction seductive infidelity contraception topless sexually sinful chastity abstinence
+    """.split()
+)
+_HAND_ADJECTIVE_SHARE = 0.6  # how often an adjective comes from the hand-written list
+
+
+def _parse_nouns(block: str) -> tuple[Noun, ...]:
+    nouns = {}
+    for entry in block.split():
+        word, _, plural = entry.partition(":")
+        nouns[word] = Noun(word, plural or _pluralize(word))
+    return tuple(nouns.values())
+
+
+def _parse_verbs(block: str) -> tuple[Verb, ...]:
+    verbs = {}
+    for entry in block.split():
+        base, _, past = entry.partition(":")
+        verbs[base] = Verb(base, past or _regular_past(base), _third_person(base))
+    return tuple(verbs.values())
+
+
+def _pluralize(word: str) -> str:
+    if word.endswith("y") and word[-2:-1] not in tuple("aeiou"):
+        return word[:-1] + "ies"
+    if word.endswith(("s", "sh", "ch", "x", "z")):
+        return word + "es"
+    return word + "s"
+
+
+def _regular_past(base: str) -> str:
+    if base.endswith("e"):
+        return base + "d"
+    if base.endswith("y") and base[-2:-1] not in tuple("aeiou"):
+        return base[:-1] + "ied"
+    return base + "ed"
+
+
+def _third_person(base: str) -> str:
+    if base.endswith("y") and base[-2:-1] not in tuple("aeiou"):
+        return base[:-1] + "ies"
+    if base.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return base + "es"
+    return base + "s"
+
+
+def _frequent_words(top_n: int) -> list[str]:
+    import wordfreq  # imported here: only the lexicon needs it
+
+    words = wordfreq.top_n_list("en", top_n)
+    return [w for w in words if w.isascii() and w.isalpha() and len(w) >= 3 and re.search("[aeiouy]", w)]
+
+
+def _with_suffix(words: list[str], suffixes: tuple[str, ...], exclude: frozenset[str]) -> list[str]:
+    return [
+        w
+        for w in words
+        if w not in exclude and any(w.endswith(s) and len(w) >= len(s) + 3 for s in suffixes)
+    ]
+
+
+def _adverbs(words: list[str]) -> list[str]:
+    known = set(words)
+
+    def from_adjective(word: str) -> bool:
+        stem = word[:-2]
+        return len(stem) >= 4 and (stem in known or (word.endswith("ily") and word[:-3] + "y" in known))
+
+    return [w for w in words if w.endswith("ly") and w not in _EXCLUDED and from_adjective(w)]
+
+
+def _merge_nouns(hand: tuple[Noun, ...], extra: list[str], taken: set[str]) -> tuple[Noun, ...]:
+    new = [Noun(w, _pluralize(w)) for w in extra if w not in taken]
+    return hand + tuple(new)
+
+
+def build_lexicon(top_n: int = 30000) -> Lexicon:
+    """Hand-written word lists plus suffix-classified words from ``wordfreq``'s top ``top_n``."""
+    if top_n < 0:
+        raise ValueError(f"build_lexicon: top_n={top_n} must be >= 0")
+    frequent = _frequent_words(top_n) if top_n else []
+    people, animals = _parse_nouns(_PEOPLE), _parse_nouns(_ANIMALS)
+    things, places = _parse_nouns(_THINGS), _parse_nouns(_PLACES)
+    hand_abstracts = _parse_nouns(_ABSTRACTS)
+    taken = {n.singular for group in (people, animals, things, places, hand_abstracts) for n in group}
+    abstracts = _merge_nouns(
+        hand_abstracts, _with_suffix(frequent, _ABSTRACT_SUFFIXES, _EXCLUDED), taken
+    )
+    person_adjectives = tuple(dict.fromkeys(_PERSON_ADJECTIVES.split()))
+    thing_adjectives = tuple(dict.fromkeys(_THING_ADJECTIVES.split()))
+    common = set(person_adjectives + thing_adjectives)
+    rare_adjectives = tuple(
+        w for w in _with_suffix(frequent, _ADJECTIVE_SUFFIXES, _EXCLUDED) if w not in common
+    )
+    verbs_abstract = _parse_verbs(_VERBS_ABSTRACT)
+    hand_bases = {v.base for v in verbs_abstract}
+    verbs_abstract += tuple(
+        Verb(w, _regular_past(w), _third_person(w))
+        for w in _with_suffix(frequent, _VERB_SUFFIXES, _EXCLUDED)
+        if w not in hand_bases
+    )
+    adverbs = _adverbs(frequent) or ["quietly", "slowly", "suddenly", "carefully"]
+    return Lexicon(
+        people=people,
+        animals=animals,
+        things=things,
+        places=places,
+        abstracts=abstracts,
+        person_adjectives=person_adjectives,
+        thing_adjectives=thing_adjectives,
+        rare_adjectives=rare_adjectives or thing_adjectives,
+        adverbs=tuple(dict.fromkeys(adverbs)),
+        verbs_thing=_parse_verbs(_VERBS_THING),
+        verbs_person=_parse_verbs(_VERBS_PERSON),
+        verbs_abstract=verbs_abstract,
+        verbs_intransitive=_parse_verbs(_VERBS_INTRANSITIVE),
+        first_names=tuple(_FIRST_NAMES.split()),
+        surnames=tuple(_SURNAMES.split()),
+        cities=tuple(_CITIES.split()),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Grammar
+# ---------------------------------------------------------------------------------------------
+
+_MONTHS = (
+    "January February March April May June July August September October November December".split()
+)
+_WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+_TITLES = ("Mr.", "Mrs.", "Dr.", "Prof.")
+_PREPOSITIONS = ("in", "near", "behind", "outside", "across", "beside", "toward", "inside", "at")
+_TIMES = {
+    "past": ("yesterday", "last night", "this morning", "last week", "an hour ago", "after lunch",
+             "before dawn", "last winter", "during the storm", "on {weekday}", "in {year}",
+             "last {month}", "on the {ord} of {month}", "at {hour} o'clock", "{count} days ago"),
+    "present": ("every morning", "every {weekday}", "each summer", "on weekends", "most evenings",
+                "twice a week", "every {count} days"),
+    "future": ("tomorrow", "next week", "next {weekday}", "in {month}", "after the meeting",
+               "at {hour} o'clock", "in {count} days", "before {future_year}"),
+}
+_TIMES["base"] = _TIMES["past"]
+
+
+def _ordinal_suffix(n: int) -> str:
+    if 11 <= n % 100 <= 13:
+        return f"{n}th"
+    return f"{n}" + {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+
+
+def _capitalize(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+class SentenceGenerator:
+    """Draws raw sentences from the grammar; all randomness comes from ``rng``."""
+
+    def __init__(self, lexicon: Lexicon, rng: random.Random) -> None:
+        self.lex = lexicon
+        self.rng = rng
+        forms = (
+            (self._statement, 5.0),
+            (self._compound, 2.5),
+            (self._question, 3.0),
+            (self._reported, 1.5),
+            (self._numeric, 3.0),
+            (self._short, 1.0),
+            (self._copula, 1.5),
+        )
+        self._forms = tuple(f for f, _ in forms)
+        self._weights = tuple(w for _, w in forms)
+
+    def sentence(self) -> Sentence:
+        """One sentence of ``MIN_WORDS`` to ``MAX_WORDS`` printed words."""
+        for _ in range(100):
+            raw = self.rng.choices(self._forms, self._weights)[0]()
+            if MIN_WORDS <= len(raw.split()) <= MAX_WORDS:
+                return Sentence.from_raw(raw)
+        raise RuntimeError("SentenceGenerator: 100 draws in a row fell outside the length limits")
+
+    # -- small helpers ------------------------------------------------------------------------
+    def _pick(self, items):  # noqa: ANN001, ANN202 - any sequence
+        return self.rng.choice(items)
+
+    def _chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    @staticmethod
+    def _article(word: str) -> str:
+        if word.startswith(("uni", "use", "usu", "uti", "eu", "one")):
+            return "a"
+        if word.startswith(("hour", "honest", "honor", "heir")) or word[0] in "aeiou":
+            return "an"
+        return "a"
+
+    def _count(self) -> str:
+        roll = self.rng.random()
+        if roll < 0.7:
+            n = self.rng.randint(2, 20)
+            return number_to_words(n) if self._chance(0.4) else str(n)
+        if roll < 0.93:
+            return str(self.rng.randint(21, 999))
+        return f"{self.rng.randint(1000, 99999):,}"
+
+    def _amount(self) -> str:
+        """A dollar amount, always in digits ("$12", "$1,250")."""
+        return f"{self.rng.choice((self.rng.randint(1, 99), self.rng.randint(100, 50000))):,}"
+
+    def _fill(self, pattern: str) -> str:
+        return pattern.format(
+            weekday=self._pick(_WEEKDAYS),
+            month=self._pick(_MONTHS),
+            year=self.rng.randint(1750, 2023),
+            future_year=self.rng.randint(2030, 2090),
+            ord=_ordinal_suffix(self.rng.randint(1, 31)),
+            hour=self.rng.randint(1, 12),
+            count=self._count(),
+        )
+
+    def _time(self, tense: str) -> str:
+        return self._fill(self._pick(_TIMES[tense]))
+
+    # -- noun phrases -------------------------------------------------------------------------
+    def _adjective(self, common: tuple[str, ...]) -> str:
+        """Mostly one of ``common`` (the class that fits the noun), sometimes a rare one."""
+        use_common = common and self._chance(_HAND_ADJECTIVE_SHARE)
+        return self._pick(common if use_common else self.lex.rare_adjectives)
+
+    def _adjectives(self, common: tuple[str, ...]) -> str:
+        roll = self.rng.random()
+        count = 0 if roll < 0.45 else 1 if roll < 0.85 else 2
+        return " ".join(self._adjective(common) for _ in range(count))
+
+    def _noun_class(self, kind: str) -> tuple[tuple[Noun, ...], tuple[str, ...]]:
+        """The nouns of ``kind`` and the common adjectives that fit them."""
+        lex = self.lex
+        return {
+            "person": (lex.people, lex.person_adjectives),
+            "animal": (lex.animals, lex.person_adjectives),
+            "thing": (lex.things, lex.thing_adjectives),
+            "place": (lex.places, lex.thing_adjectives),
+            "abstract": (lex.abstracts, ()),
+        }[kind]
+
+    def _noun_phrase(self, kind: str, plural: bool | None = None) -> tuple[str, bool]:
+        """A noun phrase of ``kind`` (see ``_noun_class``); returns it and whether it is plural."""
+        nouns, adjectives = self._noun_class(kind)
+        plural = self._chance(0.25) if plural is None else plural
+        noun = self._pick(nouns)
+        words = (self._adjectives(adjectives), noun.plural if plural else noun.singular)
+        head = " ".join(filter(None, words))
+        if plural:
+            det = self._pick(("the", "the", "some", "many", "several", "these", "their", self._count()))
+        else:
+            det = self._pick(("the", "the", "the", "a", "a", "this", "that", "my", "his", "her", "our"))
+            det = self._article(head) if det == "a" else det
+        if self._chance(0.1):
+            det = f"{self._pick(self.lex.first_names)}'s"
+        tail = ""
+        if self._chance(0.12):
+            tail = self._pick((f" from {self._pick(self.lex.cities)}", f" of the {self._pick(self.lex.places).singular}"))
+        return f"{det} {head}{tail}", plural
+
+    def _person(self) -> tuple[str, bool]:
+        """A name, a title and surname, or a noun phrase of people; returns it and its plurality."""
+        roll = self.rng.random()
+        if roll < 0.25:
+            return self._pick(self.lex.first_names), False
+        if roll < 0.35:
+            return f"{self._pick(_TITLES)} {self._pick(self.lex.surnames)}", False
+        return self._noun_phrase("person")
+
+    def _subject(self, animals: bool = False) -> tuple[str, bool]:
+        """A person, a pronoun or (when ``animals``) an animal; returns the phrase and its plurality.
+
+        "I", "we" and "they" count as plural: they take the verb's base form.
+        """
+        roll = self.rng.random()
+        if roll < 0.1:
+            pronoun = self._pick(("he", "she", "they", "we", "I"))
+            return pronoun, pronoun not in ("he", "she")
+        if roll < 0.2 and animals:
+            return self._noun_phrase("animal")
+        return self._person()
+
+    def _place(self) -> str:
+        if self._chance(0.15):
+            return f"in {self._pick(self.lex.cities)}"
+        return f"{self._pick(_PREPOSITIONS)} {self._noun_phrase('place', plural=False)[0]}"
+
+    # -- clauses ------------------------------------------------------------------------------
+    def _verb_phrase(self, tense: str, plural: bool, timed: bool = True) -> str:
+        """Verb, object and adverbials; ``timed=False`` when the sentence already has a time."""
+        kind = self.rng.choices(("thing", "person", "abstract", "none"), (3, 2, 3, 2))[0]
+        verbs = {
+            "thing": self.lex.verbs_thing,
+            "person": self.lex.verbs_person,
+            "abstract": self.lex.verbs_abstract,
+            "none": self.lex.verbs_intransitive,
+        }[kind]
+        verb = self._pick(verbs)
+        form = {
+            "past": verb.past,
+            "base": verb.base,
+            "future": f"will {verb.base}",
+            "present": verb.base if plural else verb.third,
+        }[tense]
+        if self._chance(0.15):
+            form = f"{self._pick(self.lex.adverbs)} {form}" if tense != "future" else f"will {self._pick(self.lex.adverbs)} {verb.base}"
+        parts = [form]
+        if kind == "thing":
+            parts.append(self._noun_phrase("thing")[0])
+        elif kind == "person":
+            parts.append(self._person()[0])
+        elif kind == "abstract":
+            parts.append(self._noun_phrase("abstract")[0])
+        if self._chance(0.7 if kind == "none" else 0.25):
+            parts.append(self._place())
+        if timed and self._chance(0.25):
+            parts.append(self._time(tense))
+        return " ".join(parts)
+
+    def _clause(self, tense: str | None = None, timed: bool = True) -> str:
+        tense = tense or self.rng.choices(("past", "present", "future"), (6, 2, 2))[0]
+        subject, plural = self._subject(animals=True)
+        return f"{subject} {self._verb_phrase(tense, plural, timed)}"
+
+    # -- sentence forms -----------------------------------------------------------------------
+    def _statement(self) -> str:
+        if self._chance(0.25):
+            return _capitalize(f"{self._time('past')}, {self._clause('past', timed=False)}.")
+        return _capitalize(f"{self._clause()}.")
+
+    def _compound(self) -> str:
+        first, second = self._clause("past"), self._clause("past")
+        roll = self.rng.random()
+        if roll < 0.5:
+            conj = self._pick(("but", "and", "so", "while", "although"))
+            return _capitalize(f"{first}, {conj} {second}.")
+        if roll < 0.75:
+            return _capitalize(f"{first} because {second}.")
+        return _capitalize(f"when {first}, {second}.")
+
+    def _question(self) -> str:
+        subject, _ = self._subject()
+        roll = self.rng.random()
+        if roll < 0.3:
+            return _capitalize(f"did {subject} {self._verb_phrase('base', True)}?")
+        if roll < 0.5:
+            wh = self._pick(("why", "when", "where", "how"))
+            return _capitalize(f"{wh} did {subject} {self._verb_phrase('base', True)}?")
+        if roll < 0.6:
+            return _capitalize(f"who {self._verb_phrase('past', False)}?")
+        if roll < 0.75:
+            thing = self._pick(self.lex.things).plural
+            verb = self._pick(self.lex.verbs_thing).base
+            return _capitalize(f"how many {thing} did {subject} {verb}?")
+        if roll < 0.87:
+            modal = self._pick(("can", "should", "could", "will"))
+            return _capitalize(f"{modal} {subject} {self._verb_phrase('base', True)}?")
+        kind = self._pick(("thing", "place"))
+        noun, plural = self._noun_phrase(kind)
+        adjective = self._adjective(self._noun_class(kind)[1])
+        return _capitalize(f"{'were' if plural else 'was'} {noun} {adjective}?")
+
+    def _reported(self) -> str:
+        speaker = self._person()[0]
+        roll = self.rng.random()
+        if roll < 0.4:
+            return _capitalize(f"{speaker} said that {self._clause()}.")
+        if roll < 0.6:
+            return _capitalize(f"{speaker} asked whether {self._clause('past')}.")
+        if roll < 0.8:
+            return _capitalize(f"according to {speaker}, {self._clause('past')}.")
+        return _capitalize(f"{speaker} believed that {self._clause()}.")
+
+    def _numeric(self) -> str:
+        name = self._pick(self.lex.first_names)
+        thing = self._pick(self.lex.things)
+        place = self._pick(self.lex.places).singular
+        people = self._pick(self.lex.people).plural
+        year = self.rng.randint(1100, 2023)
+        options = (
+            lambda: f"{self._person()[0]} paid ${self._amount()} for {self._noun_phrase('thing')[0]}.",
+            lambda: f"about {self.rng.randint(2, 99)}% of the {people} {self._pick(self.lex.verbs_intransitive).past} {self._place()}.",
+            lambda: f"nearly {self.rng.randint(2, 99)} percent of the {people} agreed.",
+            lambda: f"the {place} was built in {year}.",
+            lambda: f"{name} was born in {self.rng.randint(1900, 2020)}, in {self._pick(self.lex.cities)}.",
+            lambda: f"in {self.rng.randint(1750, 2023)}, {self._clause('past', timed=False)}.",
+            lambda: f"{name} lives on the {_ordinal_suffix(self.rng.randint(2, 40))} floor of the {place}.",
+            lambda: f"the {place} opened on {self._pick(_MONTHS)} {_ordinal_suffix(self.rng.randint(1, 31))}, {year}.",
+            lambda: f"the old {thing.singular} dates from the {_ordinal_suffix(self.rng.randint(11, 20))} century.",
+            lambda: f"there were {self._count()} {people} {self._place()}.",
+            lambda: f"the train to {self._pick(self.lex.cities)} leaves at {self.rng.randint(1, 12)} o'clock.",
+            lambda: f"{name} waited for {self._count()} minutes {self._place()}.",
+            lambda: f"room {self.rng.randint(1, 999)} is on the {_ordinal_suffix(self.rng.randint(1, 12))} floor.",
+            lambda: f"we counted {self._count()} {thing.plural} and {self._count()} {self._pick(self.lex.animals).plural}.",
+        )
+        return _capitalize(self._pick(options)())
+
+    def _short(self) -> str:
+        verb = self._pick(self.lex.verbs_intransitive).past
+        roll = self.rng.random()
+        if roll < 0.4:
+            return f"{self._pick(self.lex.first_names)} {verb} {self._pick(self.lex.adverbs)}."
+        if roll < 0.7:
+            return f"The {self._pick(self.lex.animals).singular} {verb}."
+        return f"Nobody {self._pick(self.lex.verbs_thing).past} the {self._pick(self.lex.things).singular}."
+
+    def _copula(self) -> str:
+        kind = self._pick(("thing", "place", "person"))
+        subject, plural = self._noun_phrase(kind)
+        adjectives = self._noun_class(kind)[1]
+        verb = self._pick(("were", "seemed", "looked") if plural else ("was", "seemed", "looked", "is"))
+        first, second = self._adjective(adjectives), self._adjective(adjectives)
+        if self._chance(0.3):
+            return _capitalize(f"{subject} {verb} {first} and {second}.")
+        if self._chance(0.3):
+            abstract = self._pick(self.lex.abstracts).singular
+            return _capitalize(f"the {abstract} of {subject} {verb} {first}.")
+        return _capitalize(f"{subject} {verb} {first}.")
+
+
+def generate_sentences(count: int, seed: int = 0, lexicon: Lexicon | None = None) -> list[Sentence]:
+    """``count`` sentences with pairwise distinct transcripts, the same for the same ``seed``."""
+    if count < 0:
+        raise ValueError(f"generate_sentences: count={count} must be >= 0")
+    generator = SentenceGenerator(lexicon or build_lexicon(), random.Random(seed))
+    seen: set[str] = set()
+    sentences: list[Sentence] = []
+    max_draws = 20 * count + 1000
+    for _ in range(max_draws):
+        if len(sentences) == count:
+            break
+        sentence = generator.sentence()
+        if sentence.transcript not in seen:
+            seen.add(sentence.transcript)
+            sentences.append(sentence)
+    if len(sentences) < count:
+        raise RuntimeError(f"generate_sentences: only {len(sentences)} distinct sentences in {max_draws} draws")
+    return sentences
