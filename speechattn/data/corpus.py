@@ -1,0 +1,456 @@
+"""Offline speech corpus: real synthesized English speech for both recipes, with zero downloads.
+
+Usage:
+    speechattn corpus --size mini --out data/corpus_mini            # seconds; tests and smoke runs
+    speechattn corpus --size small --out data/corpus_small --jobs 8  # demo and benchmark default
+    python -m speechattn.data.corpus --size medium --out data/corpus_medium --seed 1
+
+Sentences come from :mod:`speechattn.data.sentences`; speech from ``espeak-ng`` (several accents
+and voice variants, rate and pitch varied) and ``flite`` (its built-in voices), see
+:mod:`speechattn.data.synth`. Same ``--size`` and ``--seed``, same corpus, byte for byte.
+
+Layout of ``DIR``::
+
+    corpus.json                      written last: request, voices, counts and durations per split
+    asr/<split>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac      16 kHz mono 16-bit FLAC
+    asr/<split>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt       "<id> <TRANSCRIPT>" lines
+    tts/wavs/<id>.wav                22.05 kHz mono 16-bit, one espeak-ng voice (TTS_VOICE)
+    tts/metadata.csv                 "<id>|<raw text>|<normalized text>" (LJSpeech style, no header)
+    tts/test_sentences.txt           "<id>|<raw text>" of the metadata rows held out for testing
+
+The ASR part follows LibriSpeech, so one reader serves both: splits ``train``, ``dev``, ``test``
+and ``test-unseen-voice``; speaker ids ``100+k`` (training voices, also heard in dev and test) and
+``200+j`` (voices never heard in training), chapter ids ``1000+j``, utterance ids ``103-1012-0000``;
+transcripts uppercase ``A-Z``, apostrophe and space, numbers spelled out exactly as spoken (the
+synthesizer reads the spelled-out text). Dev, test and train sentences are disjoint;
+``test-unseen-voice`` speaks the ``test`` sentences with the unseen voices, so comparing the two
+splits isolates the effect of the voice. TTS sentences are disjoint from all ASR sentences; the
+held-out rows are spread evenly over ``metadata.csv``.
+
+A build is idempotent (a finished ``DIR`` with a matching ``corpus.json`` is left untouched) and
+resumable (kill it, run it again: finished files are kept, the rest is made; files are written
+under temporary names and renamed, so none is ever truncated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import soundfile as sf
+from tqdm import tqdm
+
+from speechattn.data.sentences import Sentence, generate_sentences
+from speechattn.data.synth import (
+    RenderJob,
+    SynthesisError,
+    SynthesizerNotFoundError,
+    Voice,
+    check_flite_voices,
+    engine_versions,
+    init_worker,
+    remove_partial_files,
+    render,
+    require_engines,
+)
+
+__all__ = [
+    "ASR_SAMPLE_RATE",
+    "FORMAT_VERSION",
+    "SIZES",
+    "SPLITS",
+    "TRAIN_VOICES",
+    "TTS_SAMPLE_RATE",
+    "TTS_VOICE",
+    "UNSEEN_VOICES",
+    "AsrUtterance",
+    "CorpusError",
+    "CorpusPlan",
+    "CorpusSize",
+    "TtsUtterance",
+    "build_corpus",
+    "build_parser",
+    "main",
+    "plan_corpus",
+]
+
+FORMAT_VERSION = 1
+ASR_SAMPLE_RATE = 16000
+TTS_SAMPLE_RATE = 22050
+SPLITS = ("train", "dev", "test", "test-unseen-voice")
+SPEED_JITTER = 0.1  # each ASR utterance is spoken at the voice's speed times 1 +- this
+TTS_CHAPTER_SIZE = 250  # rows per "OCnn" chapter of the TTS part
+_REQUEST_FILE = ".request.json"  # written first: a resumed build must ask for the same corpus
+
+
+@dataclass(frozen=True)
+class CorpusSize:
+    """How big a corpus is: voices per role and utterances per voice."""
+
+    name: str
+    train_voices: int
+    unseen_voices: int
+    train_per_voice: int
+    dev_per_voice: int
+    test_per_voice: int
+    tts_utterances: int
+    tts_test: int
+    chapter_size: int  # ASR utterances per chapter
+
+
+SIZES: dict[str, CorpusSize] = {
+    s.name: s
+    for s in (
+        CorpusSize("mini", 3, 2, 12, 2, 2, 24, 4, chapter_size=8),
+        CorpusSize("small", 8, 2, 190, 10, 10, 950, 50, chapter_size=50),
+        CorpusSize("medium", 12, 3, 630, 25, 25, 4750, 150, chapter_size=100),
+    )
+}
+
+# Training voices in order (a size takes the first N); speaker id = 100 + position.
+TRAIN_VOICES: tuple[Voice, ...] = (
+    Voice("espeak-ng", "en-us+m1", speed=1.0, pitch=45),
+    Voice("flite", "slt", speed=1.0),
+    Voice("espeak-ng", "en-gb+f2", speed=0.95, pitch=60),
+    Voice("espeak-ng", "en-gb-scotland+m3", speed=1.05, pitch=40),
+    Voice("flite", "rms", speed=0.95),
+    Voice("espeak-ng", "en-029+f1", speed=0.9, pitch=55),
+    Voice("espeak-ng", "en-gb-x-rp+m5", speed=1.1, pitch=50),
+    Voice("flite", "kal16", speed=1.0),
+    Voice("espeak-ng", "en-us+f3", speed=1.0, pitch=65),
+    Voice("espeak-ng", "en-gb-x-gbclan+m6", speed=0.95, pitch=35),
+    Voice("espeak-ng", "en+m7", speed=1.05, pitch=45),
+    Voice("espeak-ng", "en-029+m2", speed=0.9, pitch=50),
+)
+# Voices never used in training: accents, variants and flite voice absent from TRAIN_VOICES.
+# Speaker id = 200 + position.
+UNSEEN_VOICES: tuple[Voice, ...] = (
+    Voice("espeak-ng", "en-gb-x-gbcwmd+m4", speed=1.0, pitch=50),
+    Voice("flite", "awb", speed=1.0),
+    Voice("espeak-ng", "en-us-nyc+f4", speed=1.0, pitch=60),
+)
+TTS_VOICE = Voice("espeak-ng", "en-us", speed=0.9, pitch=50)
+
+
+class CorpusError(ValueError):
+    """The output directory or the request is unusable; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class AsrUtterance:
+    id: str
+    split: str
+    speaker: int
+    chapter: int
+    sentence: Sentence
+    voice: Voice
+    speed: float
+
+    @property
+    def path(self) -> str:
+        """Audio path relative to the corpus root."""
+        return f"asr/{self.split}/{self.speaker}/{self.chapter}/{self.id}.flac"
+
+
+@dataclass(frozen=True)
+class TtsUtterance:
+    id: str
+    sentence: Sentence
+    test: bool
+
+    @property
+    def path(self) -> str:
+        return f"tts/wavs/{self.id}.wav"
+
+
+@dataclass(frozen=True)
+class CorpusPlan:
+    """Everything a build writes, decided before any audio is made."""
+
+    size: CorpusSize
+    seed: int
+    speakers: dict[str, tuple[tuple[int, Voice], ...]]  # split -> (speaker id, voice)
+    asr: tuple[AsrUtterance, ...]
+    tts: tuple[TtsUtterance, ...]
+
+
+def _blocks(items: list, parts: int) -> list[list]:
+    """Split ``items`` into ``parts`` contiguous blocks whose sizes differ by at most one."""
+    size, extra = divmod(len(items), parts)
+    bounds = [k * size + min(k, extra) for k in range(parts + 1)]
+    return [items[bounds[k] : bounds[k + 1]] for k in range(parts)]
+
+
+def _split_utterances(
+    split: str,
+    speakers: tuple[tuple[int, Voice], ...],
+    sentences: list[Sentence],
+    chapter_size: int,
+    next_chapter: int,
+    rng: random.Random,
+) -> tuple[list[AsrUtterance], int]:
+    """Give each speaker a block of sentences, grouped into chapters; returns the next chapter id."""
+    utterances = []
+    for (speaker, voice), block in zip(speakers, _blocks(sentences, len(speakers))):
+        for start in range(0, len(block), chapter_size):
+            chapter, next_chapter = next_chapter, next_chapter + 1
+            for index, sentence in enumerate(block[start : start + chapter_size]):
+                speed = round(voice.speed * (1 + rng.uniform(-SPEED_JITTER, SPEED_JITTER)), 3)
+                utt_id = f"{speaker}-{chapter}-{index:04d}"
+                utterances.append(AsrUtterance(utt_id, split, speaker, chapter, sentence, voice, speed))
+    return utterances, next_chapter
+
+
+def _tts_utterances(sentences: list[Sentence], num_test: int) -> list[TtsUtterance]:
+    step = len(sentences) / max(num_test, 1)
+    held_out = {int((k + 0.5) * step) for k in range(num_test)}
+    return [
+        TtsUtterance(f"OC{i // TTS_CHAPTER_SIZE + 1:02d}-{i % TTS_CHAPTER_SIZE + 1:04d}", s, i in held_out)
+        for i, s in enumerate(sentences)
+    ]
+
+
+def _resolve_size(size: str) -> CorpusSize:
+    if size not in SIZES:
+        raise CorpusError(f"unknown corpus size {size!r}; choose one of {', '.join(SIZES)}")
+    spec = SIZES[size]
+    if spec.train_voices > len(TRAIN_VOICES) or spec.unseen_voices > len(UNSEEN_VOICES):
+        raise CorpusError(f"size {size!r} asks for more voices than TRAIN_VOICES/UNSEEN_VOICES hold")
+    return spec
+
+
+def plan_corpus(size: str = "mini", seed: int = 0) -> CorpusPlan:
+    """Decide every utterance (sentence, voice, speed, id) of a corpus; deterministic in ``seed``."""
+    spec = _resolve_size(size)
+    train = tuple((100 + k, v) for k, v in enumerate(TRAIN_VOICES[: spec.train_voices]))
+    unseen = tuple((200 + j, v) for j, v in enumerate(UNSEEN_VOICES[: spec.unseen_voices]))
+    counts = [spec.train_voices * n for n in (spec.train_per_voice, spec.dev_per_voice, spec.test_per_voice)]
+    sentences = generate_sentences(sum(counts) + spec.tts_utterances, seed)
+    ends = [sum(counts[: k + 1]) for k in range(3)]
+    by_split = {
+        "train": (train, sentences[: ends[0]]),
+        "dev": (train, sentences[ends[0] : ends[1]]),
+        "test": (train, sentences[ends[1] : ends[2]]),
+        "test-unseen-voice": (unseen, sentences[ends[1] : ends[2]]),
+    }
+    rng = random.Random(f"speed-{seed}")
+    asr: list[AsrUtterance] = []
+    chapter = 1000
+    for split, (speakers, split_sentences) in by_split.items():
+        utterances, chapter = _split_utterances(split, speakers, split_sentences, spec.chapter_size, chapter, rng)
+        asr += utterances
+    tts = _tts_utterances(sentences[ends[2] :], spec.tts_test)
+    speakers = {split: spk for split, (spk, _) in by_split.items()}
+    return CorpusPlan(spec, seed, speakers, tuple(asr), tuple(tts))
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+def _write_text(path: Path, text: str) -> bool:
+    """Write ``text`` atomically unless the file already holds it; returns whether it wrote."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.inprogress-{os.getpid()}.txt")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+    return True
+
+
+def _text_files(plan: CorpusPlan) -> dict[str, str]:
+    """Relative path -> content of every transcript and metadata file."""
+    chapters: dict[str, list[str]] = {}
+    for utt in plan.asr:
+        key = f"asr/{utt.split}/{utt.speaker}/{utt.chapter}/{utt.speaker}-{utt.chapter}.trans.txt"
+        chapters.setdefault(key, []).append(f"{utt.id} {utt.sentence.transcript}\n")
+    files = {key: "".join(lines) for key, lines in chapters.items()}
+    files["tts/metadata.csv"] = "".join(f"{u.id}|{u.sentence.raw}|{u.sentence.normalized}\n" for u in plan.tts)
+    files["tts/test_sentences.txt"] = "".join(f"{u.id}|{u.sentence.raw}\n" for u in plan.tts if u.test)
+    return files
+
+
+def _render_jobs(plan: CorpusPlan, root: Path) -> list[RenderJob]:
+    jobs = [
+        RenderJob(str(root / u.path), u.sentence.normalized, u.voice, u.speed, ASR_SAMPLE_RATE)
+        for u in plan.asr
+    ]
+    jobs += [
+        RenderJob(str(root / u.path), u.sentence.normalized, TTS_VOICE, TTS_VOICE.speed, TTS_SAMPLE_RATE)
+        for u in plan.tts
+    ]
+    return jobs
+
+
+def _run_jobs(jobs: list[RenderJob], workers: int, progress: bool) -> dict[str, int]:
+    """Render ``jobs`` on ``workers`` processes; returns output path -> length in samples."""
+    frames: dict[str, int] = {}
+    with tqdm(total=len(jobs), desc="synthesizing", unit="utt", disable=not progress) as bar:
+        if workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                frames[job.out_path] = render(job)
+                bar.update()
+            return frames
+        # forkserver, not fork: the caller may hold torch/OpenMP threads that a fork would break;
+        # the server imports torch once and forks workers from a clean, single-threaded process.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["speechattn.data.synth", "torchaudio.functional"])
+        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=init_worker)
+        try:
+            futures = {pool.submit(render, job): job.out_path for job in jobs}
+            for future in as_completed(futures):
+                frames[futures[future]] = future.result()
+                bar.update()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return frames
+
+
+def _summary(plan: CorpusPlan, frames: dict[str, int], tools: dict[str, str]) -> dict:
+    splits = {}
+    for split in SPLITS:
+        utts = [u for u in plan.asr if u.split == split]
+        seconds = sum(frames[u.path] for u in utts) / ASR_SAMPLE_RATE
+        splits[split] = {
+            "speakers": [{"speaker": spk, **voice.describe()} for spk, voice in plan.speakers[split]],
+            "utterances": len(utts),
+            "duration_s": round(seconds, 3),
+            "hours": round(seconds / 3600, 4),
+        }
+    tts_seconds = sum(frames[u.path] for u in plan.tts) / TTS_SAMPLE_RATE
+    return {
+        "format_version": FORMAT_VERSION,
+        "size": plan.size.name,
+        "seed": plan.seed,
+        "asr": {"sample_rate": ASR_SAMPLE_RATE, "format": "flac", "splits": splits},
+        "tts": {
+            "sample_rate": TTS_SAMPLE_RATE,
+            "voice": TTS_VOICE.describe(),
+            "utterances": len(plan.tts),
+            "test_utterances": sum(u.test for u in plan.tts),
+            "duration_s": round(tts_seconds, 3),
+            "hours": round(tts_seconds / 3600, 4),
+        },
+        "tools": tools,
+    }
+
+
+def _request(size: str, seed: int) -> dict:
+    return {"format_version": FORMAT_VERSION, "size": size, "seed": seed}
+
+
+def _check_request(path: Path, request: dict) -> bool:
+    """True when ``path`` exists and records ``request``; error when it records another one."""
+    if not path.is_file():
+        return False
+    try:
+        found = {key: json.loads(path.read_text(encoding="utf-8")).get(key) for key in request}
+    except (json.JSONDecodeError, AttributeError) as err:
+        raise CorpusError(f"{path}: unreadable ({err}); delete {path.parent} and build again") from err
+    if found != request:
+        raise CorpusError(
+            f"{path} records a corpus with {found}, but {request} was asked for; "
+            f"pass another --out or delete {path.parent}"
+        )
+    return True
+
+
+def _is_complete(plan: CorpusPlan, root: Path) -> bool:
+    texts_match = all(
+        (root / rel).is_file() and (root / rel).read_text(encoding="utf-8") == text
+        for rel, text in _text_files(plan).items()
+    )
+    return texts_match and all((root / u.path).is_file() for u in plan.asr + plan.tts)
+
+
+def _check_tools(spec: CorpusSize) -> dict[str, str]:
+    """Fail early on a missing program or voice; returns the tool versions for corpus.json."""
+    voices = [*TRAIN_VOICES[: spec.train_voices], *UNSEEN_VOICES[: spec.unseen_voices], TTS_VOICE]
+    engines = {v.engine for v in voices}
+    require_engines(engines)
+    if "flite" in engines:
+        check_flite_voices({v.name for v in voices if v.engine == "flite"})
+    return {**engine_versions(engines), "wordfreq": version("wordfreq")}
+
+
+def build_corpus(
+    out_dir: str | Path, size: str = "mini", seed: int = 0, jobs: int | None = None, progress: bool = True
+) -> dict:
+    """Build (or finish, or just check) the offline corpus in ``out_dir``; returns corpus.json's content.
+
+    Raises:
+        SynthesizerNotFoundError: ``espeak-ng`` or ``flite`` is missing (names the package).
+        CorpusError: ``out_dir`` holds a different corpus, or the arguments are invalid.
+        SynthesisError: a synthesizer failed or produced unusable audio.
+    """
+    workers = (os.cpu_count() or 1) if jobs is None else jobs
+    if workers < 1:
+        raise CorpusError(f"jobs={jobs}: need at least one worker")
+    root, request = Path(out_dir), _request(size, seed)
+    tools = _check_tools(_resolve_size(size))
+    plan = plan_corpus(size, seed)
+    corpus_json = root / "corpus.json"
+    if _check_request(corpus_json, request) and _is_complete(plan, root):
+        return json.loads(corpus_json.read_text(encoding="utf-8"))
+    root.mkdir(parents=True, exist_ok=True)
+    if not _check_request(root / _REQUEST_FILE, request):
+        _write_text(root / _REQUEST_FILE, json.dumps(request) + "\n")
+    remove_partial_files(root)
+    for rel, text in _text_files(plan).items():
+        _write_text(root / rel, text)
+    jobs_left, frames = [], {}
+    for job in _render_jobs(plan, root):
+        if Path(job.out_path).is_file():
+            frames[job.out_path] = sf.info(job.out_path).frames
+        else:
+            jobs_left.append(job)
+    frames.update(_run_jobs(jobs_left, workers, progress))
+    summary = _summary(plan, {Path(p).relative_to(root).as_posix(): n for p, n in frames.items()}, tools)
+    _write_text(corpus_json, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="speechattn corpus",
+        description="Synthesize the offline ASR (LibriSpeech layout) and TTS (LJSpeech layout) corpus.",
+    )
+    parser.add_argument("--size", choices=list(SIZES), default="mini", help="corpus size (default: mini)")
+    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--seed", type=int, default=0, help="sentence and speed seed (default: 0)")
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = build_corpus(args.out, args.size, args.seed, args.jobs, progress=not args.quiet)
+    except (SynthesizerNotFoundError, SynthesisError, CorpusError) as err:
+        print(f"speechattn corpus: error: {err}", file=sys.stderr)
+        return 1
+    for split, info in summary["asr"]["splits"].items():
+        print(f"asr/{split}: {info['utterances']} utterances, {info['hours']:.3f} h, {len(info['speakers'])} voices")
+    tts = summary["tts"]
+    print(f"tts: {tts['utterances']} utterances ({tts['test_utterances']} held out), {tts['hours']:.3f} h")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
