@@ -50,6 +50,7 @@ from tqdm import tqdm
 
 from speechattn.data.sentences import Sentence, generate_sentences
 from speechattn.data.synth import (
+    PARTIAL_TAG,
     RenderJob,
     SynthesisError,
     SynthesizerNotFoundError,
@@ -197,7 +198,7 @@ def _split_utterances(
     next_chapter: int,
     rng: random.Random,
 ) -> tuple[list[AsrUtterance], int]:
-    """Give each speaker a block of sentences, grouped into chapters; returns the next chapter id."""
+    """Give each speaker a block of sentences in chapters; returns them and the next chapter id."""
     utterances = []
     for (speaker, voice), block in zip(speakers, _blocks(sentences, len(speakers))):
         for start in range(0, len(block), chapter_size):
@@ -205,17 +206,20 @@ def _split_utterances(
             for index, sentence in enumerate(block[start : start + chapter_size]):
                 speed = round(voice.speed * (1 + rng.uniform(-SPEED_JITTER, SPEED_JITTER)), 3)
                 utt_id = f"{speaker}-{chapter}-{index:04d}"
-                utterances.append(AsrUtterance(utt_id, split, speaker, chapter, sentence, voice, speed))
+                utt = AsrUtterance(utt_id, split, speaker, chapter, sentence, voice, speed)
+                utterances.append(utt)
     return utterances, next_chapter
 
 
 def _tts_utterances(sentences: list[Sentence], num_test: int) -> list[TtsUtterance]:
     step = len(sentences) / max(num_test, 1)
     held_out = {int((k + 0.5) * step) for k in range(num_test)}
-    return [
-        TtsUtterance(f"OC{i // TTS_CHAPTER_SIZE + 1:02d}-{i % TTS_CHAPTER_SIZE + 1:04d}", s, i in held_out)
-        for i, s in enumerate(sentences)
-    ]
+    utterances = []
+    for i, sentence in enumerate(sentences):
+        chapter, index = divmod(i, TTS_CHAPTER_SIZE)
+        utt_id = f"OC{chapter + 1:02d}-{index + 1:04d}"
+        utterances.append(TtsUtterance(utt_id, sentence, i in held_out))
+    return utterances
 
 
 def _resolve_size(size: str) -> CorpusSize:
@@ -223,16 +227,19 @@ def _resolve_size(size: str) -> CorpusSize:
         raise CorpusError(f"unknown corpus size {size!r}; choose one of {', '.join(SIZES)}")
     spec = SIZES[size]
     if spec.train_voices > len(TRAIN_VOICES) or spec.unseen_voices > len(UNSEEN_VOICES):
-        raise CorpusError(f"size {size!r} asks for more voices than TRAIN_VOICES/UNSEEN_VOICES hold")
+        raise CorpusError(
+            f"size {size!r} asks for more voices than TRAIN_VOICES/UNSEEN_VOICES hold"
+        )
     return spec
 
 
 def plan_corpus(size: str = "mini", seed: int = 0) -> CorpusPlan:
-    """Decide every utterance (sentence, voice, speed, id) of a corpus; deterministic in ``seed``."""
+    """Decide every utterance (id, sentence, voice, speed); deterministic in ``seed``."""
     spec = _resolve_size(size)
     train = tuple((100 + k, v) for k, v in enumerate(TRAIN_VOICES[: spec.train_voices]))
     unseen = tuple((200 + j, v) for j, v in enumerate(UNSEEN_VOICES[: spec.unseen_voices]))
-    counts = [spec.train_voices * n for n in (spec.train_per_voice, spec.dev_per_voice, spec.test_per_voice)]
+    per_voice = (spec.train_per_voice, spec.dev_per_voice, spec.test_per_voice)
+    counts = [spec.train_voices * n for n in per_voice]
     sentences = generate_sentences(sum(counts) + spec.tts_utterances, seed)
     ends = [sum(counts[: k + 1]) for k in range(3)]
     by_split = {
@@ -245,7 +252,9 @@ def plan_corpus(size: str = "mini", seed: int = 0) -> CorpusPlan:
     asr: list[AsrUtterance] = []
     chapter = 1000
     for split, (speakers, split_sentences) in by_split.items():
-        utterances, chapter = _split_utterances(split, speakers, split_sentences, spec.chapter_size, chapter, rng)
+        utterances, chapter = _split_utterances(
+            split, speakers, split_sentences, spec.chapter_size, chapter, rng
+        )
         asr += utterances
     tts = _tts_utterances(sentences[ends[2] :], spec.tts_test)
     speakers = {split: spk for split, (spk, _) in by_split.items()}
@@ -262,7 +271,7 @@ def _write_text(path: Path, text: str) -> bool:
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.inprogress-{os.getpid()}.txt")
+    partial = path.with_name(f".{path.name}{PARTIAL_TAG}{os.getpid()}.txt")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
     return True
@@ -275,21 +284,25 @@ def _text_files(plan: CorpusPlan) -> dict[str, str]:
         key = f"asr/{utt.split}/{utt.speaker}/{utt.chapter}/{utt.speaker}-{utt.chapter}.trans.txt"
         chapters.setdefault(key, []).append(f"{utt.id} {utt.sentence.transcript}\n")
     files = {key: "".join(lines) for key, lines in chapters.items()}
-    files["tts/metadata.csv"] = "".join(f"{u.id}|{u.sentence.raw}|{u.sentence.normalized}\n" for u in plan.tts)
-    files["tts/test_sentences.txt"] = "".join(f"{u.id}|{u.sentence.raw}\n" for u in plan.tts if u.test)
+    metadata = [f"{u.id}|{u.sentence.raw}|{u.sentence.normalized}\n" for u in plan.tts]
+    files["tts/metadata.csv"] = "".join(metadata)
+    held_out = [f"{u.id}|{u.sentence.raw}\n" for u in plan.tts if u.test]
+    files["tts/test_sentences.txt"] = "".join(held_out)
     return files
 
 
 def _render_jobs(plan: CorpusPlan, root: Path) -> list[RenderJob]:
-    jobs = [
+    """The synthesizer reads the normalized text, so the audio says exactly the transcript."""
+    asr = [
         RenderJob(str(root / u.path), u.sentence.normalized, u.voice, u.speed, ASR_SAMPLE_RATE)
         for u in plan.asr
     ]
-    jobs += [
-        RenderJob(str(root / u.path), u.sentence.normalized, TTS_VOICE, TTS_VOICE.speed, TTS_SAMPLE_RATE)
+    voice, rate = TTS_VOICE, TTS_SAMPLE_RATE
+    tts = [
+        RenderJob(str(root / u.path), u.sentence.normalized, voice, voice.speed, rate)
         for u in plan.tts
     ]
-    return jobs
+    return asr + tts
 
 
 def _run_jobs(jobs: list[RenderJob], workers: int, progress: bool) -> dict[str, int]:
@@ -305,7 +318,8 @@ def _run_jobs(jobs: list[RenderJob], workers: int, progress: bool) -> dict[str, 
         # the server imports torch once and forks workers from a clean, single-threaded process.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["speechattn.data.synth", "torchaudio.functional"])
-        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=init_worker)
+        workers = min(workers, len(jobs))
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker)
         try:
             futures = {pool.submit(render, job): job.out_path for job in jobs}
             for future in as_completed(futures):
@@ -322,7 +336,7 @@ def _summary(plan: CorpusPlan, frames: dict[str, int], tools: dict[str, str]) ->
         utts = [u for u in plan.asr if u.split == split]
         seconds = sum(frames[u.path] for u in utts) / ASR_SAMPLE_RATE
         splits[split] = {
-            "speakers": [{"speaker": spk, **voice.describe()} for spk, voice in plan.speakers[split]],
+            "speakers": [{"speaker": spk, **v.describe()} for spk, v in plan.speakers[split]],
             "utterances": len(utts),
             "duration_s": round(seconds, 3),
             "hours": round(seconds / 3600, 4),
@@ -356,7 +370,9 @@ def _check_request(path: Path, request: dict) -> bool:
     try:
         found = {key: json.loads(path.read_text(encoding="utf-8")).get(key) for key in request}
     except (json.JSONDecodeError, AttributeError) as err:
-        raise CorpusError(f"{path}: unreadable ({err}); delete {path.parent} and build again") from err
+        raise CorpusError(
+            f"{path}: unreadable ({err}); delete {path.parent} and build again"
+        ) from err
     if found != request:
         raise CorpusError(
             f"{path} records a corpus with {found}, but {request} was asked for; "
@@ -384,9 +400,22 @@ def _check_tools(spec: CorpusSize) -> dict[str, str]:
 
 
 def build_corpus(
-    out_dir: str | Path, size: str = "mini", seed: int = 0, jobs: int | None = None, progress: bool = True
+    out_dir: str | Path,
+    size: str = "mini",
+    seed: int = 0,
+    jobs: int | None = None,
+    progress: bool = True,
 ) -> dict:
-    """Build (or finish, or just check) the offline corpus in ``out_dir``; returns corpus.json's content.
+    """Build (or finish, or just check) the offline corpus in ``out_dir``.
+
+    Args:
+        out_dir: corpus root; created if needed.
+        size: a key of :data:`SIZES`.
+        seed: sentence and speed seed; same seed, same bytes.
+        jobs: worker processes (default ``os.cpu_count()``; 1 runs in this process).
+        progress: show a tqdm bar.
+    Returns:
+        The content of ``out_dir/corpus.json``.
 
     Raises:
         SynthesizerNotFoundError: ``espeak-ng`` or ``flite`` is missing (names the package).
@@ -415,7 +444,8 @@ def build_corpus(
         else:
             jobs_left.append(job)
     frames.update(_run_jobs(jobs_left, workers, progress))
-    summary = _summary(plan, {Path(p).relative_to(root).as_posix(): n for p, n in frames.items()}, tools)
+    frames = {Path(path).relative_to(root).as_posix(): n for path, n in frames.items()}
+    summary = _summary(plan, frames, tools)
     _write_text(corpus_json, json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -428,12 +458,17 @@ def build_corpus(
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="speechattn corpus",
-        description="Synthesize the offline ASR (LibriSpeech layout) and TTS (LJSpeech layout) corpus.",
+        description="Synthesize the offline corpus: ASR in the LibriSpeech layout, TTS in the "
+        "LJSpeech layout.",
     )
-    parser.add_argument("--size", choices=list(SIZES), default="mini", help="corpus size (default: mini)")
+    parser.add_argument(
+        "--size", choices=list(SIZES), default="mini", help="corpus size (default: mini)"
+    )
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--seed", type=int, default=0, help="sentence and speed seed (default: 0)")
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="worker processes (default: all cores)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -446,9 +481,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"speechattn corpus: error: {err}", file=sys.stderr)
         return 1
     for split, info in summary["asr"]["splits"].items():
-        print(f"asr/{split}: {info['utterances']} utterances, {info['hours']:.3f} h, {len(info['speakers'])} voices")
+        voices = len(info["speakers"])
+        hours = info["hours"]
+        print(f"asr/{split}: {info['utterances']} utterances, {hours:.3f} h, {voices} voices")
     tts = summary["tts"]
-    print(f"tts: {tts['utterances']} utterances ({tts['test_utterances']} held out), {tts['hours']:.3f} h")
+    held_out = tts["test_utterances"]
+    print(f"tts: {tts['utterances']} utterances ({held_out} held out), {tts['hours']:.3f} h")
     return 0
 
 

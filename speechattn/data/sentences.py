@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "MAX_WORDS",
@@ -48,6 +50,7 @@ __all__ = [
 
 MIN_WORDS = 3
 MAX_WORDS = 25
+T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------------
 # Numbers and normalization
@@ -97,7 +100,11 @@ def number_to_words(n: int) -> str:
 
 
 def ordinal_to_words(n: int) -> str:
-    """Spell an ordinal: ``ordinal_to_words(3) == 'third'``, ``ordinal_to_words(21) == 'twenty first'``."""
+    """Spell an ordinal.
+
+    >>> [ordinal_to_words(n) for n in (3, 12, 21, 40)]
+    ['third', 'twelfth', 'twenty first', 'fortieth']
+    """
     words = number_to_words(n).split()
     last = words[-1]
     if last in _ORDINAL_IRREGULAR:
@@ -112,8 +119,8 @@ def ordinal_to_words(n: int) -> str:
 def year_to_words(year: int) -> str:
     """Read a year as people say it.
 
-    >>> [year_to_words(y) for y in (1905, 1999, 2000, 2007, 2024, 1800)]
-    ['nineteen oh five', 'nineteen ninety nine', 'two thousand', 'two thousand seven', 'twenty twenty four', 'eighteen hundred']
+    >>> [year_to_words(y) for y in (1905, 1999, 2000, 2007, 2024)]
+    ['nineteen oh five', 'nineteen ninety nine', 'two thousand', 'two thousand seven', 'twenty twenty four']
     """
     if 2000 <= year <= 2009 or year < 1000 or year > 9999:
         return number_to_words(year)
@@ -139,11 +146,16 @@ def _money(match: re.Match[str]) -> str:
     return number_to_words(value) + (" dollar" if value == 1 else " dollars")
 
 
+def _percent(match: re.Match[str]) -> str:
+    return number_to_words(int(match.group(1).replace(",", ""))) + " percent"
+
+
 _NUMBER = r"\d{1,3}(?:,\d{3})+|\d+"
+_UNSUPPORTED_NUMBER = re.compile(r"\d[.:/-]\d")
 _NORMALIZERS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (re.compile(r"\b(?:Mrs|Mr|Dr|Prof)\."), lambda m: _ABBREVIATIONS[m.group(0)]),
     (re.compile(rf"\$({_NUMBER})"), _money),
-    (re.compile(rf"({_NUMBER})%"), lambda m: number_to_words(int(m.group(1).replace(",", ""))) + " percent"),
+    (re.compile(rf"({_NUMBER})%"), _percent),
     (re.compile(r"\b(\d+)(?:st|nd|rd|th)\b"), lambda m: ordinal_to_words(int(m.group(1)))),
     (re.compile(rf"\b(?:{_NUMBER})\b"), _plain_number),
 )
@@ -153,8 +165,11 @@ def normalize_text(raw: str) -> str:
     """Spell out abbreviations, money, percentages, ordinals, years and cardinals; keep the rest.
 
     Only the forms the generator writes are handled (``Mr. Mrs. Dr. Prof.``, ``$N``, ``N%``,
-    ``Nst/nd/rd/th``, ``N`` and ``N,NNN``); any other digit left over is an error.
+    ``Nst/nd/rd/th``, ``N`` and ``N,NNN``); decimals, times, dates and ranges (``3.5``, ``7:30``,
+    ``5/6``, ``3-4``) are refused with ``ValueError`` rather than read wrongly.
     """
+    if _UNSUPPORTED_NUMBER.search(raw):
+        raise ValueError(f"normalize_text: decimals, times, dates and ranges are not supported: {raw!r}")
     text = raw
     for pattern, replace in _NORMALIZERS:
         text = pattern.sub(replace, text)
@@ -478,25 +493,51 @@ def build_lexicon(top_n: int = 30000) -> Lexicon:
 # Grammar
 # ---------------------------------------------------------------------------------------------
 
-_MONTHS = (
+_MONTHS = tuple(
     "January February March April May June July August September October November December".split()
 )
-_WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+_WEEKDAYS = tuple("Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split())
 _TITLES = ("Mr.", "Mrs.", "Dr.", "Prof.")
 _PREPOSITIONS = ("in", "near", "behind", "outside", "across", "beside", "toward", "inside", "at")
+# Templates name fields of SentenceGenerator._fields in braces.
+_PAST_TIMES = (
+    "yesterday", "last night", "this morning", "last week", "an hour ago", "after lunch",
+    "before dawn", "last winter", "during the storm", "on {weekday}", "in {year}", "last {month}",
+    "on the {day} of {month}", "at {hour} o'clock", "{count} days ago",
+)
 _TIMES = {
-    "past": ("yesterday", "last night", "this morning", "last week", "an hour ago", "after lunch",
-             "before dawn", "last winter", "during the storm", "on {weekday}", "in {year}",
-             "last {month}", "on the {ord} of {month}", "at {hour} o'clock", "{count} days ago"),
-    "present": ("every morning", "every {weekday}", "each summer", "on weekends", "most evenings",
-                "twice a week", "every {count} days"),
-    "future": ("tomorrow", "next week", "next {weekday}", "in {month}", "after the meeting",
-               "at {hour} o'clock", "in {count} days", "before {future_year}"),
+    "past": _PAST_TIMES,
+    "base": _PAST_TIMES,
+    "present": (
+        "every morning", "every {weekday}", "each summer", "on weekends", "most evenings",
+        "twice a week", "every {count} days",
+    ),
+    "future": (
+        "tomorrow", "next week", "next {weekday}", "in {month}", "after the meeting",
+        "at {hour} o'clock", "in {count} days", "before {future_year}",
+    ),
 }
-_TIMES["base"] = _TIMES["past"]
+_NUMBER_FACTS = (
+    "{person} paid ${amount} for {thing_phrase}.",
+    "about {percent}% of the {people} {moved} {place_phrase}.",
+    "nearly {percent} percent of the {people} agreed.",
+    "the {place} was built in {old_year}.",
+    "{name} was born in {birth_year}, in {city}.",
+    "in {year}, {clause}.",
+    "{name} lives on the {floor} floor of the {place}.",
+    "the {place} opened on {month} {day}, {old_year}.",
+    "the old {thing} dates from the {century} century.",
+    "there were {count} {people} {place_phrase}.",
+    "the train to {city} leaves at {hour} o'clock.",
+    "{name} waited for {count} minutes {place_phrase}.",
+    "room {room} is on the {floor} floor.",
+    "we counted {count} {things} and {other_count} {animals}.",
+)
+_CONJUNCTIONS = ("but", "and", "so", "while", "although")
 
 
 def _ordinal_suffix(n: int) -> str:
+    """``1 -> '1st'``, ``12 -> '12th'``, ``23 -> '23rd'``."""
     if 11 <= n % 100 <= 13:
         return f"{n}th"
     return f"{n}" + {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
@@ -507,7 +548,7 @@ def _capitalize(text: str) -> str:
 
 
 class SentenceGenerator:
-    """Draws raw sentences from the grammar; all randomness comes from ``rng``."""
+    """Draws sentences from the grammar; all randomness comes from ``rng``."""
 
     def __init__(self, lexicon: Lexicon, rng: random.Random) -> None:
         self.lex = lexicon
@@ -517,27 +558,31 @@ class SentenceGenerator:
             (self._compound, 2.5),
             (self._question, 3.0),
             (self._reported, 1.5),
-            (self._numeric, 3.0),
+            (self._number_fact, 3.0),
             (self._short, 1.0),
-            (self._copula, 1.5),
+            (self._description, 1.5),
         )
-        self._forms = tuple(f for f, _ in forms)
-        self._weights = tuple(w for _, w in forms)
+        self._forms = tuple(form for form, _ in forms)
+        self._weights = tuple(weight for _, weight in forms)
+        self._fields = self._field_makers()
 
     def sentence(self) -> Sentence:
         """One sentence of ``MIN_WORDS`` to ``MAX_WORDS`` printed words."""
         for _ in range(100):
-            raw = self.rng.choices(self._forms, self._weights)[0]()
+            raw = _capitalize(self.rng.choices(self._forms, self._weights)[0]())
             if MIN_WORDS <= len(raw.split()) <= MAX_WORDS:
                 return Sentence.from_raw(raw)
         raise RuntimeError("SentenceGenerator: 100 draws in a row fell outside the length limits")
 
     # -- small helpers ------------------------------------------------------------------------
-    def _pick(self, items):  # noqa: ANN001, ANN202 - any sequence
+    def _pick(self, items: Sequence[T]) -> T:
         return self.rng.choice(items)
 
     def _chance(self, p: float) -> bool:
         return self.rng.random() < p
+
+    def _between(self, low: int, high: int) -> str:
+        return str(self.rng.randint(low, high))
 
     @staticmethod
     def _article(word: str) -> str:
@@ -548,31 +593,60 @@ class SentenceGenerator:
         return "a"
 
     def _count(self) -> str:
+        """A count of things: small ones in digits or words, large ones with thousands commas."""
         roll = self.rng.random()
         if roll < 0.7:
             n = self.rng.randint(2, 20)
             return number_to_words(n) if self._chance(0.4) else str(n)
         if roll < 0.93:
-            return str(self.rng.randint(21, 999))
+            return self._between(21, 999)
         return f"{self.rng.randint(1000, 99999):,}"
 
     def _amount(self) -> str:
-        """A dollar amount, always in digits ("$12", "$1,250")."""
-        return f"{self.rng.choice((self.rng.randint(1, 99), self.rng.randint(100, 50000))):,}"
+        """A dollar amount, always in digits ("12", "1,250")."""
+        high = self._pick((99, 50000))
+        return f"{self.rng.randint(1, high):,}"
 
-    def _fill(self, pattern: str) -> str:
-        return pattern.format(
-            weekday=self._pick(_WEEKDAYS),
-            month=self._pick(_MONTHS),
-            year=self.rng.randint(1750, 2023),
-            future_year=self.rng.randint(2030, 2090),
-            ord=_ordinal_suffix(self.rng.randint(1, 31)),
-            hour=self.rng.randint(1, 12),
-            count=self._count(),
-        )
+    def _field_makers(self) -> dict[str, Callable[[], str]]:
+        """Makers of the ``{field}`` values used by ``_TIMES`` and ``_NUMBER_FACTS``."""
+        lex = self.lex
+        return {
+            "weekday": lambda: self._pick(_WEEKDAYS),
+            "month": lambda: self._pick(_MONTHS),
+            "year": lambda: self._between(1750, 2023),
+            "old_year": lambda: self._between(1100, 2023),
+            "birth_year": lambda: self._between(1900, 2020),
+            "future_year": lambda: self._between(2030, 2090),
+            "day": lambda: _ordinal_suffix(self.rng.randint(1, 31)),
+            "floor": lambda: _ordinal_suffix(self.rng.randint(2, 40)),
+            "century": lambda: _ordinal_suffix(self.rng.randint(11, 20)),
+            "hour": lambda: self._between(1, 12),
+            "percent": lambda: self._between(2, 99),
+            "room": lambda: self._between(1, 999),
+            "count": self._count,
+            "other_count": self._count,
+            "amount": self._amount,
+            "name": lambda: self._pick(lex.first_names),
+            "person": lambda: self._person()[0],
+            "city": lambda: self._pick(lex.cities),
+            "place": lambda: self._pick(lex.places).singular,
+            "thing": lambda: self._pick(lex.things).singular,
+            "things": lambda: self._pick(lex.things).plural,
+            "people": lambda: self._pick(lex.people).plural,
+            "animals": lambda: self._pick(lex.animals).plural,
+            "thing_phrase": lambda: self._noun_phrase("thing")[0],
+            "place_phrase": self._place,
+            "moved": lambda: self._pick(lex.verbs_intransitive).past,
+            "clause": lambda: self._clause("past", timed=False),
+        }
+
+    def _expand(self, template: str) -> str:
+        """Fill each ``{field}`` of ``template`` (a field used twice gets one value)."""
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        return template.format(**{name: self._fields[name]() for name in sorted(names)})
 
     def _time(self, tense: str) -> str:
-        return self._fill(self._pick(_TIMES[tense]))
+        return self._expand(self._pick(_TIMES[tense]))
 
     # -- noun phrases -------------------------------------------------------------------------
     def _adjective(self, common: tuple[str, ...]) -> str:
@@ -596,24 +670,26 @@ class SentenceGenerator:
             "abstract": (lex.abstracts, ()),
         }[kind]
 
+    def _determiner(self, head: str, plural: bool) -> str:
+        if self._chance(0.1):
+            return f"{self._pick(self.lex.first_names)}'s"
+        if plural:
+            return self._pick(("the", "the", "some", "many", "several", "these", "their", self._count()))
+        det = self._pick(("the", "the", "the", "a", "a", "this", "that", "my", "his", "her", "our"))
+        return self._article(head) if det == "a" else det
+
     def _noun_phrase(self, kind: str, plural: bool | None = None) -> tuple[str, bool]:
         """A noun phrase of ``kind`` (see ``_noun_class``); returns it and whether it is plural."""
         nouns, adjectives = self._noun_class(kind)
         plural = self._chance(0.25) if plural is None else plural
         noun = self._pick(nouns)
-        words = (self._adjectives(adjectives), noun.plural if plural else noun.singular)
-        head = " ".join(filter(None, words))
-        if plural:
-            det = self._pick(("the", "the", "some", "many", "several", "these", "their", self._count()))
-        else:
-            det = self._pick(("the", "the", "the", "a", "a", "this", "that", "my", "his", "her", "our"))
-            det = self._article(head) if det == "a" else det
-        if self._chance(0.1):
-            det = f"{self._pick(self.lex.first_names)}'s"
+        word = noun.plural if plural else noun.singular
+        head = " ".join(filter(None, (self._adjectives(adjectives), word)))
         tail = ""
         if self._chance(0.12):
-            tail = self._pick((f" from {self._pick(self.lex.cities)}", f" of the {self._pick(self.lex.places).singular}"))
-        return f"{det} {head}{tail}", plural
+            city, place = self._pick(self.lex.cities), self._pick(self.lex.places).singular
+            tail = self._pick((f" from {city}", f" of the {place}"))
+        return f"{self._determiner(head, plural)} {head}{tail}", plural
 
     def _person(self) -> tuple[str, bool]:
         """A name, a title and surname, or a noun phrase of people; returns it and its plurality."""
@@ -640,9 +716,17 @@ class SentenceGenerator:
     def _place(self) -> str:
         if self._chance(0.15):
             return f"in {self._pick(self.lex.cities)}"
-        return f"{self._pick(_PREPOSITIONS)} {self._noun_phrase('place', plural=False)[0]}"
+        place, _ = self._noun_phrase("place", plural=False)
+        return f"{self._pick(_PREPOSITIONS)} {place}"
 
     # -- clauses ------------------------------------------------------------------------------
+    def _verb_form(self, verb: Verb, tense: str, plural: bool) -> str:
+        adverb = f"{self._pick(self.lex.adverbs)} " if self._chance(0.15) else ""
+        if tense == "future":
+            return f"will {adverb}{verb.base}"
+        form = {"past": verb.past, "base": verb.base, "present": verb.base if plural else verb.third}
+        return adverb + form[tense]
+
     def _verb_phrase(self, tense: str, plural: bool, timed: bool = True) -> str:
         """Verb, object and adverbials; ``timed=False`` when the sentence already has a time."""
         kind = self.rng.choices(("thing", "person", "abstract", "none"), (3, 2, 3, 2))[0]
@@ -652,22 +736,11 @@ class SentenceGenerator:
             "abstract": self.lex.verbs_abstract,
             "none": self.lex.verbs_intransitive,
         }[kind]
-        verb = self._pick(verbs)
-        form = {
-            "past": verb.past,
-            "base": verb.base,
-            "future": f"will {verb.base}",
-            "present": verb.base if plural else verb.third,
-        }[tense]
-        if self._chance(0.15):
-            form = f"{self._pick(self.lex.adverbs)} {form}" if tense != "future" else f"will {self._pick(self.lex.adverbs)} {verb.base}"
-        parts = [form]
-        if kind == "thing":
-            parts.append(self._noun_phrase("thing")[0])
-        elif kind == "person":
+        parts = [self._verb_form(self._pick(verbs), tense, plural)]
+        if kind == "person":
             parts.append(self._person()[0])
-        elif kind == "abstract":
-            parts.append(self._noun_phrase("abstract")[0])
+        elif kind != "none":
+            parts.append(self._noun_phrase(kind)[0])
         if self._chance(0.7 if kind == "none" else 0.25):
             parts.append(self._place())
         if timed and self._chance(0.25):
@@ -679,78 +752,55 @@ class SentenceGenerator:
         subject, plural = self._subject(animals=True)
         return f"{subject} {self._verb_phrase(tense, plural, timed)}"
 
-    # -- sentence forms -----------------------------------------------------------------------
+    # -- sentence forms (capitalized by ``sentence``) ----------------------------------------
     def _statement(self) -> str:
         if self._chance(0.25):
-            return _capitalize(f"{self._time('past')}, {self._clause('past', timed=False)}.")
-        return _capitalize(f"{self._clause()}.")
+            return f"{self._time('past')}, {self._clause('past', timed=False)}."
+        return f"{self._clause()}."
 
     def _compound(self) -> str:
         first, second = self._clause("past"), self._clause("past")
         roll = self.rng.random()
         if roll < 0.5:
-            conj = self._pick(("but", "and", "so", "while", "although"))
-            return _capitalize(f"{first}, {conj} {second}.")
+            return f"{first}, {self._pick(_CONJUNCTIONS)} {second}."
         if roll < 0.75:
-            return _capitalize(f"{first} because {second}.")
-        return _capitalize(f"when {first}, {second}.")
+            return f"{first} because {second}."
+        return f"when {first}, {second}."
 
     def _question(self) -> str:
         subject, _ = self._subject()
         roll = self.rng.random()
         if roll < 0.3:
-            return _capitalize(f"did {subject} {self._verb_phrase('base', True)}?")
+            return f"did {subject} {self._verb_phrase('base', True)}?"
         if roll < 0.5:
             wh = self._pick(("why", "when", "where", "how"))
-            return _capitalize(f"{wh} did {subject} {self._verb_phrase('base', True)}?")
+            return f"{wh} did {subject} {self._verb_phrase('base', True)}?"
         if roll < 0.6:
-            return _capitalize(f"who {self._verb_phrase('past', False)}?")
+            return f"who {self._verb_phrase('past', False)}?"
         if roll < 0.75:
-            thing = self._pick(self.lex.things).plural
-            verb = self._pick(self.lex.verbs_thing).base
-            return _capitalize(f"how many {thing} did {subject} {verb}?")
+            things, verb = self._pick(self.lex.things).plural, self._pick(self.lex.verbs_thing).base
+            return f"how many {things} did {subject} {verb}?"
         if roll < 0.87:
             modal = self._pick(("can", "should", "could", "will"))
-            return _capitalize(f"{modal} {subject} {self._verb_phrase('base', True)}?")
+            return f"{modal} {subject} {self._verb_phrase('base', True)}?"
         kind = self._pick(("thing", "place"))
         noun, plural = self._noun_phrase(kind)
         adjective = self._adjective(self._noun_class(kind)[1])
-        return _capitalize(f"{'were' if plural else 'was'} {noun} {adjective}?")
+        return f"{'were' if plural else 'was'} {noun} {adjective}?"
 
     def _reported(self) -> str:
         speaker = self._person()[0]
         roll = self.rng.random()
         if roll < 0.4:
-            return _capitalize(f"{speaker} said that {self._clause()}.")
+            return f"{speaker} said that {self._clause()}."
         if roll < 0.6:
-            return _capitalize(f"{speaker} asked whether {self._clause('past')}.")
+            return f"{speaker} asked whether {self._clause('past')}."
         if roll < 0.8:
-            return _capitalize(f"according to {speaker}, {self._clause('past')}.")
-        return _capitalize(f"{speaker} believed that {self._clause()}.")
+            return f"according to {speaker}, {self._clause('past')}."
+        return f"{speaker} believed that {self._clause()}."
 
-    def _numeric(self) -> str:
-        name = self._pick(self.lex.first_names)
-        thing = self._pick(self.lex.things)
-        place = self._pick(self.lex.places).singular
-        people = self._pick(self.lex.people).plural
-        year = self.rng.randint(1100, 2023)
-        options = (
-            lambda: f"{self._person()[0]} paid ${self._amount()} for {self._noun_phrase('thing')[0]}.",
-            lambda: f"about {self.rng.randint(2, 99)}% of the {people} {self._pick(self.lex.verbs_intransitive).past} {self._place()}.",
-            lambda: f"nearly {self.rng.randint(2, 99)} percent of the {people} agreed.",
-            lambda: f"the {place} was built in {year}.",
-            lambda: f"{name} was born in {self.rng.randint(1900, 2020)}, in {self._pick(self.lex.cities)}.",
-            lambda: f"in {self.rng.randint(1750, 2023)}, {self._clause('past', timed=False)}.",
-            lambda: f"{name} lives on the {_ordinal_suffix(self.rng.randint(2, 40))} floor of the {place}.",
-            lambda: f"the {place} opened on {self._pick(_MONTHS)} {_ordinal_suffix(self.rng.randint(1, 31))}, {year}.",
-            lambda: f"the old {thing.singular} dates from the {_ordinal_suffix(self.rng.randint(11, 20))} century.",
-            lambda: f"there were {self._count()} {people} {self._place()}.",
-            lambda: f"the train to {self._pick(self.lex.cities)} leaves at {self.rng.randint(1, 12)} o'clock.",
-            lambda: f"{name} waited for {self._count()} minutes {self._place()}.",
-            lambda: f"room {self.rng.randint(1, 999)} is on the {_ordinal_suffix(self.rng.randint(1, 12))} floor.",
-            lambda: f"we counted {self._count()} {thing.plural} and {self._count()} {self._pick(self.lex.animals).plural}.",
-        )
-        return _capitalize(self._pick(options)())
+    def _number_fact(self) -> str:
+        return self._expand(self._pick(_NUMBER_FACTS))
 
     def _short(self) -> str:
         verb = self._pick(self.lex.verbs_intransitive).past
@@ -758,21 +808,21 @@ class SentenceGenerator:
         if roll < 0.4:
             return f"{self._pick(self.lex.first_names)} {verb} {self._pick(self.lex.adverbs)}."
         if roll < 0.7:
-            return f"The {self._pick(self.lex.animals).singular} {verb}."
-        return f"Nobody {self._pick(self.lex.verbs_thing).past} the {self._pick(self.lex.things).singular}."
+            return f"the {self._pick(self.lex.animals).singular} {verb}."
+        thing = self._pick(self.lex.things).singular
+        return f"nobody {self._pick(self.lex.verbs_thing).past} the {thing}."
 
-    def _copula(self) -> str:
+    def _description(self) -> str:
         kind = self._pick(("thing", "place", "person"))
         subject, plural = self._noun_phrase(kind)
-        adjectives = self._noun_class(kind)[1]
         verb = self._pick(("were", "seemed", "looked") if plural else ("was", "seemed", "looked", "is"))
+        adjectives = self._noun_class(kind)[1]
         first, second = self._adjective(adjectives), self._adjective(adjectives)
         if self._chance(0.3):
-            return _capitalize(f"{subject} {verb} {first} and {second}.")
+            return f"{subject} {verb} {first} and {second}."
         if self._chance(0.3):
-            abstract = self._pick(self.lex.abstracts).singular
-            return _capitalize(f"the {abstract} of {subject} {verb} {first}.")
-        return _capitalize(f"{subject} {verb} {first}.")
+            return f"the {self._pick(self.lex.abstracts).singular} of {subject} {verb} {first}."
+        return f"{subject} {verb} {first}."
 
 
 def generate_sentences(count: int, seed: int = 0, lexicon: Lexicon | None = None) -> list[Sentence]:
@@ -791,5 +841,7 @@ def generate_sentences(count: int, seed: int = 0, lexicon: Lexicon | None = None
             seen.add(sentence.transcript)
             sentences.append(sentence)
     if len(sentences) < count:
-        raise RuntimeError(f"generate_sentences: only {len(sentences)} distinct sentences in {max_draws} draws")
+        raise RuntimeError(
+            f"generate_sentences: only {len(sentences)} distinct sentences in {max_draws} draws"
+        )
     return sentences

@@ -78,7 +78,9 @@ class Voice:
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
-            raise ValueError(f"Voice: unknown engine {self.engine!r}; choose one of {sorted(ENGINES)}")
+            raise ValueError(
+                f"Voice: unknown engine {self.engine!r}; choose one of {sorted(ENGINES)}"
+            )
         if not 0.5 <= self.speed <= 2.0:
             raise ValueError(f"Voice {self.name!r}: speed={self.speed} outside [0.5, 2.0]")
 
@@ -134,8 +136,9 @@ def check_flite_voices(names: Iterable[str]) -> None:
     available = set(listing.stdout.replace("Voices available:", "").split())
     unknown = sorted(set(names) - available)
     if unknown:
+        listed = " ".join(sorted(available))
         raise SynthesisError(
-            f"flite has no voice {', '.join(unknown)} (`flite -lv` lists: {' '.join(sorted(available))})"
+            f"flite has no voice {', '.join(unknown)} (`flite -lv` lists: {listed})"
         )
 
 
@@ -144,11 +147,11 @@ def engine_versions(engines: Iterable[str]) -> dict[str, str]:
     versions = {}
     for name in sorted(set(engines)):
         engine = ENGINES[name]
-        result = subprocess.run(
-            [engine.program, *engine.version_args], capture_output=True, text=True, timeout=_TIMEOUT_S
-        )
+        command = [engine.program, *engine.version_args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=_TIMEOUT_S)
         lines = [ln.strip() for ln in (result.stdout + result.stderr).splitlines() if ln.strip()]
-        versions[name] = next((ln for ln in lines if "version" in ln.lower()), lines[0] if lines else "")
+        first = lines[0] if lines else ""
+        versions[name] = next((ln for ln in lines if "version" in ln.lower()), first)
     return versions
 
 
@@ -160,7 +163,8 @@ def synthesize(voice: Voice, text: str, wav_path: str | Path, speed: float | Non
         result = subprocess.run(command, capture_output=True, text=True, timeout=_TIMEOUT_S)
     except FileNotFoundError as err:
         raise SynthesizerNotFoundError(
-            f"{engine.program} not found on PATH: install it with `apt-get install {engine.package}`"
+            f"{engine.program} not found on PATH: "
+            f"install it with `apt-get install {engine.package}`"
         ) from err
     if result.returncode != 0 or not Path(wav_path).is_file():
         raise SynthesisError(
@@ -229,12 +233,14 @@ def render(job: RenderJob) -> int:
         try:
             wave = postprocess(wave.mean(axis=1), rate, job.sample_rate)
         except SynthesisError as err:
-            raise SynthesisError(f"{out_path.name}: voice {job.voice.name!r}, text {job.text!r}: {err}") from err
+            where = f"{out_path.name}: voice {job.voice.name!r}, text {job.text!r}"
+            raise SynthesisError(f"{where}: {err}") from err
         duration = len(wave) / job.sample_rate
         if not MIN_DURATION_S < duration < MAX_DURATION_S:
             raise SynthesisError(
-                f"{out_path.name}: {duration:.2f} s of audio for {job.text!r} (voice {job.voice.name!r}), "
-                f"expected {MIN_DURATION_S}-{MAX_DURATION_S} s; shorten the sentence or change the speed"
+                f"{out_path.name}: {duration:.2f} s of audio for {job.text!r} "
+                f"(voice {job.voice.name!r}), expected {MIN_DURATION_S}-{MAX_DURATION_S} s; "
+                "shorten the sentence or change the speed"
             )
         audio_format = {".flac": "FLAC", ".wav": "WAV"}[out_path.suffix.lower()]
         sf.write(partial, wave, job.sample_rate, format=audio_format, subtype="PCM_16")
