@@ -1,0 +1,268 @@
+"""Text -> waveform: batched Tacotron decoding, inverse mel + Griffin-Lim, alignment measures.
+
+Shapes: B batch, T characters, U decoder steps, F mel frames, M mel bins, S samples.
+
+>>> tts = load_tts("exp/tts_offline")                       # doctest: +SKIP
+>>> (wave, sample_rate, alignment, info), = synthesize(tts, ["Hello there."])   # doctest: +SKIP
+
+Each result is a :class:`SynthesisResult` (unpacks as ``(waveform, sample_rate, alignment, info)``):
+``waveform`` (S,) float32, ``alignment`` (U, T) attention of the utterance (block-diagonal over
+the chunks when a long text was split), ``info`` a JSON-ready dict: text, normalized chunks,
+duration, decoder steps, stop reason (``"stop_token"`` or ``"max_decoder_steps"``), focus rate,
+monotonicity, diagonality, model / vocoder seconds and real-time factors. Seconds of a batch are
+shared among its items in proportion to their decoder steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
+
+from speechattn.audio import FeatureConfig, GlobalCMVN, GriffinLimVocoder, save_audio
+from speechattn.metrics import alignment_measures
+from speechattn.plot import plot_alignment
+from speechattn.text import Vocab
+from speechattn.tts.inference import InferenceConfig, infer
+from speechattn.tts.model import Tacotron
+from speechattn.tts.text_input import prepare_texts
+
+__all__ = [
+    "VocoderConfig",
+    "SynthesisConfig",
+    "LoadedTTS",
+    "SynthesisResult",
+    "build_vocoder",
+    "mel_to_wave",
+    "synthesize",
+    "save_results",
+]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class VocoderConfig:
+    """Griffin-Lim settings (see :class:`speechattn.audio.GriffinLimVocoder`)."""
+
+    n_iter: int = 32
+    momentum: float = 0.99
+    power: float = 1.5  # sharpens harmonics the inverse mel smears (Tacotron's choice)
+
+
+@dataclass
+class SynthesisConfig:
+    """Inference defaults saved with a voice; any field can be overridden per call."""
+
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    vocoder: VocoderConfig = field(default_factory=VocoderConfig)
+    max_text_chars: int = 200  # per chunk, after normalization
+    split_long_text: bool = True  # False: longer text is an error
+    chunk_pause: float = 0.15  # seconds of silence between the chunks of a split text
+    batch_size: int = 16
+    seed: int = 0  # prenet dropout at inference is random: fixed seed, reproducible audio
+
+
+@dataclass
+class LoadedTTS:
+    """A trained voice: model (eval mode), vocabulary, mel statistics and front-end settings."""
+
+    model: Tacotron
+    vocab: Vocab
+    cmvn: GlobalCMVN
+    features: FeatureConfig
+    config: SynthesisConfig = field(default_factory=SynthesisConfig)
+    source: str = ""  # where it was loaded from, for messages
+
+
+class SynthesisResult(NamedTuple):
+    waveform: Tensor
+    sample_rate: int
+    alignment: Tensor
+    info: dict[str, Any]
+
+
+def build_vocoder(features: FeatureConfig, config: VocoderConfig) -> GriffinLimVocoder:
+    return GriffinLimVocoder(features, config.n_iter, config.momentum, config.power)
+
+
+class _Chunk(NamedTuple):
+    mel: Tensor  # (F, M) log-mel, de-normalized
+    alignment: Tensor  # (U, T)
+    steps: int
+    reached_cap: bool
+    model_seconds: float
+
+
+def _decode_batch(tts: LoadedTTS, chunks: list[str], config: SynthesisConfig) -> list[_Chunk]:
+    """Decode one batch of text chunks with a shared attention window and stop logic."""
+    device = next(tts.model.parameters()).device
+    ids = [torch.tensor(tts.vocab.encode(c, add_eos=True)) for c in chunks]
+    lengths = torch.tensor([len(i) for i in ids])
+    text = pad_sequence(ids, batch_first=True, padding_value=tts.vocab.pad_id).to(device)  # (B, T)
+    start = time.perf_counter()
+    out = infer(tts.model, text, lengths, config.inference)
+    seconds = time.perf_counter() - start
+    total_steps = float(out.decoder_steps.sum())
+    mels = tts.cmvn.to(device).inverse(out.mels)  # (B, F, M)
+    results = []
+    for b in range(len(chunks)):
+        steps = int(out.decoder_steps[b])
+        results.append(
+            _Chunk(
+                mels[b, : int(out.mel_lengths[b])].cpu(),
+                out.alignments[b, :steps, : int(lengths[b])].cpu(),
+                steps,
+                bool(out.reached_cap[b]),
+                seconds * steps / total_steps,
+            )
+        )
+    return results
+
+
+def _decode_all(tts: LoadedTTS, chunks: list[str], config: SynthesisConfig) -> list[_Chunk]:
+    """Chunks sorted by length into batches (less padding), results in input order."""
+    order = sorted(range(len(chunks)), key=lambda i: len(chunks[i]))
+    decoded: dict[int, _Chunk] = {}
+    size = max(1, config.batch_size)
+    for first in range(0, len(order), size):
+        batch = order[first : first + size]
+        for index, chunk in zip(batch, _decode_batch(tts, [chunks[i] for i in batch], config)):
+            decoded[index] = chunk
+    return [decoded[i] for i in range(len(chunks))]
+
+
+def mel_to_wave(vocoder: GriffinLimVocoder, mel: Tensor) -> Tensor:
+    """(F, M) log-mel -> (S,) waveform of ``max(F - 1, 1) * hop`` samples.
+
+    Griffin-Lim's STFT needs more than ``n_fft / 2`` samples, so a mel of a few frames (a voice
+    that stops at once) is padded with silent frames first and the result cut back.
+    """
+    config = vocoder.config
+    frames = mel.shape[0]
+    shortest = config.n_fft // (2 * config.hop_length) + 2
+    if frames < shortest:
+        silence = mel.new_full((shortest - frames, mel.shape[1]), math.log(config.log_floor))
+        mel = torch.cat([mel, silence])  # (shortest, M)
+    return vocoder(mel).cpu()[: max(frames - 1, 1) * config.hop_length]
+
+
+def _vocode(
+    vocoder: GriffinLimVocoder, parts: list[_Chunk], pause: int
+) -> tuple[Tensor, float]:
+    """Waveforms of the chunks joined by ``pause`` zero samples; returns (S,), seconds."""
+    start = time.perf_counter()
+    waves = []
+    for i, part in enumerate(parts):
+        if i:
+            waves.append(torch.zeros(pause))
+        waves.append(mel_to_wave(vocoder, part.mel))  # (F, M) -> (S,)
+    return torch.cat(waves), time.perf_counter() - start
+
+
+def _result(
+    text: str, chunks: list[str], parts: list[_Chunk], wave: Tensor, vocoder_s: float, rate: int
+) -> SynthesisResult:
+    alignment = torch.block_diag(*(p.alignment for p in parts))  # (sum U, sum T)
+    measures = alignment_measures(alignment)
+    duration = wave.numel() / rate
+    model_s = sum(p.model_seconds for p in parts)
+    capped = any(p.reached_cap for p in parts)
+    info = {
+        "text": text,
+        "normalized": chunks,
+        "chunks": len(chunks),
+        "duration_s": round(duration, 4),
+        "decoder_steps": sum(p.steps for p in parts),
+        "mel_frames": sum(p.mel.shape[0] for p in parts),
+        "stop_reason": "max_decoder_steps" if capped else "stop_token",
+        "focus_rate": round(measures.focus_rate, 4),
+        "monotonicity": round(measures.monotonicity, 4),
+        "diagonality": round(measures.diagonality, 4),
+        "model_s": round(model_s, 4),
+        "vocoder_s": round(vocoder_s, 4),
+        "rtf_model": round(model_s / duration, 4),
+        "rtf_vocoder": round(vocoder_s / duration, 4),
+        "rtf": round((model_s + vocoder_s) / duration, 4),
+    }
+    return SynthesisResult(wave, rate, alignment, info)
+
+
+def synthesize(
+    tts: LoadedTTS, texts: str | list[str], config: SynthesisConfig | None = None
+) -> list[SynthesisResult]:
+    """Synthesize every text (batched); see the module docstring for what comes back.
+
+    Raises :class:`~speechattn.tts.text_input.TextInputError` for empty text, text with no
+    speakable characters, or (with ``split_long_text=False``) text over ``max_text_chars``.
+    """
+    config = config or tts.config
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        raise ValueError("synthesize: no texts given")
+    prepared = prepare_texts(texts, tts.vocab, config.max_text_chars, config.split_long_text)
+    flat = [chunk for chunks in prepared for chunk in chunks]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        decoded = _decode_all(tts, flat, config)
+    vocoder = build_vocoder(tts.features, config.vocoder)
+    pause = int(config.chunk_pause * tts.features.sample_rate)
+    results, position = [], 0
+    for text, chunks in zip(texts, prepared):
+        parts = decoded[position : position + len(chunks)]
+        position += len(chunks)
+        wave, vocoder_s = _vocode(vocoder, parts, pause)
+        result = _result(text, chunks, parts, wave, vocoder_s, tts.features.sample_rate)
+        if result.info["stop_reason"] == "max_decoder_steps":
+            _log.warning(
+                "%s: no stop token within max_decoder_steps=%d; the audio is cut there (raise "
+                "synthesis.inference.max_decoder_steps, or the voice needs more training)",
+                repr(text[:40]),
+                config.inference.max_decoder_steps,
+            )
+        results.append(result)
+    return results
+
+
+def save_results(
+    results: list[SynthesisResult], out_dir: str | os.PathLike, names: list[str] | None = None
+) -> Path:
+    """Write ``<name>.wav`` (16-bit), ``<name>.png`` (alignment) per result and ``summary.json``.
+
+    Returns the summary path. Names default to ``utt-0001``, ``utt-0002``, ...
+    """
+    out_dir = Path(out_dir)
+    names = names or [f"utt-{i + 1:04d}" for i in range(len(results))]
+    if len(names) != len(results):
+        raise ValueError(f"save_results: {len(names)} names for {len(results)} results")
+    items = []
+    for name, (wave, rate, alignment, info) in zip(names, results):
+        save_audio(out_dir / f"{name}.wav", wave, rate)
+        title = (
+            f"{name}: focus rate {info['focus_rate']:.3f}, monotonicity {info['monotonicity']:.3f}"
+            f" ({info['stop_reason']})"
+        )
+        plot_alignment(alignment, out_dir / f"{name}.png", title=title)
+        items.append({"name": name, "wav": f"{name}.wav", "alignment": f"{name}.png", **info})
+    total_audio = sum(item["duration_s"] for item in items)
+    total_time = sum(item["model_s"] + item["vocoder_s"] for item in items)
+    summary = {
+        "utterances": items,
+        "total_duration_s": round(total_audio, 3),
+        "rtf": round(total_time / max(total_audio, 1e-9), 4),
+        "reached_cap": [item["name"] for item in items if item["stop_reason"] != "stop_token"],
+    }
+    path = out_dir / "summary.json"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
