@@ -700,17 +700,14 @@ class SentenceGenerator:
             return f"{self._pick(_TITLES)} {self._pick(self.lex.surnames)}", False
         return self._noun_phrase("person")
 
-    def _subject(self, animals: bool = False) -> tuple[str, bool]:
-        """A person, a pronoun or (when ``animals``) an animal; returns the phrase and its plurality.
+    def _subject(self) -> tuple[str, bool]:
+        """A person or a pronoun; returns the phrase and its plurality.
 
         "I", "we" and "they" count as plural: they take the verb's base form.
         """
-        roll = self.rng.random()
-        if roll < 0.1:
+        if self._chance(0.1):
             pronoun = self._pick(("he", "she", "they", "we", "I"))
             return pronoun, pronoun not in ("he", "she")
-        if roll < 0.2 and animals:
-            return self._noun_phrase("animal")
         return self._person()
 
     def _place(self) -> str:
@@ -727,9 +724,18 @@ class SentenceGenerator:
         form = {"past": verb.past, "base": verb.base, "present": verb.base if plural else verb.third}
         return adverb + form[tense]
 
-    def _verb_phrase(self, tense: str, plural: bool, timed: bool = True) -> str:
-        """Verb, object and adverbials; ``timed=False`` when the sentence already has a time."""
-        kind = self.rng.choices(("thing", "person", "abstract", "none"), (3, 2, 3, 2))[0]
+    def _verb_phrase(
+        self, tense: str, plural: bool, timed: bool = True, animal: bool = False
+    ) -> str:
+        """Verb, object and adverbials.
+
+        ``timed=False`` when the sentence already has a time; an ``animal`` subject neither
+        meets people nor discusses ideas.
+        """
+        kinds, weights = ("thing", "none"), (1, 2)
+        if not animal:
+            kinds, weights = ("thing", "person", "abstract", "none"), (3, 2, 3, 2)
+        kind = self.rng.choices(kinds, weights)[0]
         verbs = {
             "thing": self.lex.verbs_thing,
             "person": self.lex.verbs_person,
@@ -749,8 +755,9 @@ class SentenceGenerator:
 
     def _clause(self, tense: str | None = None, timed: bool = True) -> str:
         tense = tense or self.rng.choices(("past", "present", "future"), (6, 2, 2))[0]
-        subject, plural = self._subject(animals=True)
-        return f"{subject} {self._verb_phrase(tense, plural, timed)}"
+        animal = self._chance(0.1)
+        subject, plural = self._noun_phrase("animal") if animal else self._subject()
+        return f"{subject} {self._verb_phrase(tense, plural, timed, animal)}"
 
     # -- sentence forms (capitalized by ``sentence``) ----------------------------------------
     def _statement(self) -> str:
