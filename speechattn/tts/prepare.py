@@ -1,0 +1,311 @@
+"""TTS data preparation: an LJSpeech-layout corpus -> cached log-mels, statistics, manifests.
+
+Input (LJSpeech 1.1, or the offline corpus's ``tts/`` folder, see :mod:`speechattn.data.ljspeech`)::
+
+    metadata.csv          "<id>|<raw text>|<normalized text>"
+    wavs/<id>.wav         22.05 kHz mono
+    test_sentences.txt    optional: "<id>|<raw text>" rows held out as the test split
+
+Output folder::
+
+    mels/<id>.npy         float32 (F, M) natural-log mel of the trimmed audio (not normalized)
+    features.json         the FeatureConfig the mels were made with (a re-run must match it)
+    mel_stats.json        per-bin mean/std over the train split (speechattn.audio.GlobalCMVN)
+    vocab.json            characters of the normalized train texts (speechattn.text.Vocab)
+    train.jsonl dev.jsonl test.jsonl   rows {"id", "audio", "mel", "frames", "duration", "text"}
+    skipped.tsv           "<id>\\t<reason>" for every metadata row left out
+    prepare.json          counts per split and the settings used
+
+``mel`` paths in the manifests are relative to the output folder; ``duration`` is the trimmed
+audio's length (frames * hop / sample rate). Text is normalized with
+:func:`speechattn.text.normalize_tts` from the metadata's normalized column. Leading and trailing
+silence quieter than ``trim_top_db`` below the peak is cut (keeping ``trim_margin`` seconds).
+
+Each mel is written under a temporary name and renamed, so a killed run leaves no half-written
+file; a re-run reuses every cached mel (idempotent) and only redoes the manifests and statistics.
+Test = the held-out list when the corpus has one, else ``num_test`` rows; dev = ``num_dev`` rows
+chosen with ``seed`` among the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import librosa
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from speechattn.audio import AudioError, FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, load_audio
+from speechattn.data.ljspeech import find_ljspeech_dir, scan_metadata
+from speechattn.data.manifest import atomic_write_text, write_manifest
+from speechattn.text import Vocab, normalize_tts
+
+__all__ = ["PrepareConfig", "PrepareSummary", "prepare_tts", "read_held_out"]
+
+log = logging.getLogger(__name__)
+
+HELD_OUT_FILE = "test_sentences.txt"
+_SILENT_PEAK = 1e-4  # a recording whose loudest sample is below this holds no speech
+
+
+@dataclass
+class PrepareConfig:
+    """How the corpus becomes training data."""
+
+    features: FeatureConfig = field(default_factory=FeatureConfig.tts)
+    trim_top_db: float | None = 40.0  # None: no silence trimming
+    trim_margin: float = 0.05  # seconds of the trimmed-off silence kept on each side
+    min_frames: int = 8  # shorter (after trimming) -> skipped
+    max_seconds: float | None = None  # longer (after trimming) -> skipped
+    num_dev: int = 50
+    num_test: int = 50  # only when the corpus has no test_sentences.txt
+    seed: int = 0
+    workers: int = 1
+
+
+class _Job(NamedTuple):
+    id: str
+    wav: str
+    mel: str
+
+
+class _Outcome(NamedTuple):
+    id: str
+    frames: int  # 0 when skipped
+    reason: str
+
+
+class PrepareSummary(NamedTuple):
+    """Counts per split, the skipped rows (id, reason) and the output folder."""
+
+    out_dir: Path
+    counts: dict[str, int]
+    skipped: list[tuple[str, str]]
+    computed: int  # mels computed in this run (the rest came from the cache)
+
+
+def read_held_out(corpus: Path) -> set[str] | None:
+    """Ids listed in ``corpus/test_sentences.txt`` ("<id>|<raw text>" lines), or None."""
+    path = corpus / HELD_OUT_FILE
+    if not path.is_file():
+        return None
+    ids = {line.split("|", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()}
+    return {i for i in ids if i}
+
+
+def _trim(wave: np.ndarray, config: PrepareConfig) -> np.ndarray:
+    if config.trim_top_db is None:
+        return wave
+    hop = config.features.hop_length
+    _, (start, end) = librosa.effects.trim(
+        wave, top_db=config.trim_top_db, frame_length=config.features.win_length, hop_length=hop
+    )
+    margin = int(config.trim_margin * config.features.sample_rate)
+    return wave[max(0, start - margin) : min(len(wave), end + margin)]
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    """Atomic: a temporary file in the same folder, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _process(jobs: list[_Job], config: PrepareConfig) -> list[_Outcome]:
+    """Compute (or reuse) the mel of each job; problems become skip reasons, never exceptions."""
+    torch.set_num_threads(1)
+    log_mel = LogMel(config.features)
+    outcomes = []
+    for job in jobs:
+        try:
+            wave, _ = load_audio(job.wav, config.features.sample_rate)
+        except AudioError as err:
+            outcomes.append(_Outcome(job.id, 0, f"unreadable audio: {err}"))
+            continue
+        peak = float(wave.abs().max())
+        if peak < _SILENT_PEAK:
+            outcomes.append(_Outcome(job.id, 0, f"silent audio (peak {peak:.1e})"))
+            continue
+        trimmed = _trim(wave.numpy(), config)
+        if len(trimmed) <= config.features.n_fft // 2:
+            outcomes.append(_Outcome(job.id, 0, "no audio left after trimming silence"))
+            continue
+        mel = log_mel(torch.from_numpy(np.ascontiguousarray(trimmed))).numpy()  # (F, M)
+        _save_npy(Path(job.mel), mel.astype(np.float32))
+        outcomes.append(_Outcome(job.id, mel.shape[0], ""))
+    return outcomes
+
+
+def _cached_frames(path: Path, n_mels: int) -> int:
+    """Frames of a cached mel, or 0 when it is absent or unreadable (then it is recomputed)."""
+    try:
+        mel = np.load(path, mmap_mode="r")
+    except (OSError, ValueError):
+        return 0
+    return mel.shape[0] if mel.ndim == 2 and mel.shape[1] == n_mels else 0
+
+
+def _chunks(jobs: list[_Job], size: int) -> Iterator[list[_Job]]:
+    for start in range(0, len(jobs), size):
+        yield jobs[start : start + size]
+
+
+def _compute(jobs: list[_Job], config: PrepareConfig, progress: bool) -> list[_Outcome]:
+    groups = list(_chunks(jobs, 32))
+    bar = tqdm(total=len(jobs), desc="mels", unit="utt", disable=not progress)
+    outcomes: list[_Outcome] = []
+    if config.workers <= 1:
+        for group in groups:
+            outcomes += _process(group, config)
+            bar.update(len(group))
+    else:
+        with ProcessPoolExecutor(config.workers) as pool:
+            for group_outcomes in pool.map(_process, groups, [config] * len(groups)):
+                outcomes += group_outcomes
+                bar.update(len(group_outcomes))
+    bar.close()
+    return outcomes
+
+
+def _check_features(out_dir: Path, features: FeatureConfig) -> None:
+    """Refuse to mix mels made with different settings in one folder."""
+    path = out_dir / "features.json"
+    wanted = features.to_dict()
+    if path.is_file():
+        existing = json.loads(path.read_text(encoding="utf-8"))
+        if existing != wanted:
+            changed = sorted(k for k in wanted if existing.get(k) != wanted[k])
+            raise ValueError(
+                f"{path}: the cached mels were made with other feature settings ({changed}); "
+                "use a new --out folder or delete that one"
+            )
+    else:
+        atomic_write_text(path, json.dumps(wanted, indent=1) + "\n")
+
+
+def _split(ids: list[str], held_out: set[str] | None, config: PrepareConfig) -> dict[str, list[str]]:
+    rest = [i for i in ids if held_out is None or i not in held_out]
+    rng = random.Random(config.seed)
+    if held_out is None:
+        shuffled = rng.sample(rest, len(rest))
+        test = set(shuffled[: min(config.num_test, max(0, len(rest) - 2))])
+        rest = [i for i in rest if i not in test]
+    else:
+        test = {i for i in ids if i in held_out}
+    dev = set(rng.sample(rest, min(config.num_dev, max(0, len(rest) - 1))))
+    return {
+        "train": [i for i in rest if i not in dev],
+        "dev": [i for i in rest if i in dev],
+        "test": [i for i in ids if i in test],
+    }
+
+
+def _length_problem(frames: int, config: PrepareConfig) -> str:
+    if frames < config.min_frames:
+        return f"too short: {frames} frames after trimming (min_frames={config.min_frames})"
+    seconds = frames * config.features.hop_length / config.features.sample_rate
+    if config.max_seconds is not None and seconds > config.max_seconds:
+        return f"too long: {seconds:.1f} s (max_seconds={config.max_seconds})"
+    return ""
+
+
+def prepare_tts(
+    corpus_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    config: PrepareConfig | None = None,
+    progress: bool = True,
+) -> PrepareSummary:
+    """Prepare ``corpus_dir`` (see :func:`find_ljspeech_dir`) into ``out_dir``; see the module doc."""
+    config = config or PrepareConfig()
+    corpus, out_dir = find_ljspeech_dir(corpus_dir), Path(out_dir)
+    (out_dir / "mels").mkdir(parents=True, exist_ok=True)
+    _check_features(out_dir, config.features)
+    rows, skipped_rows = scan_metadata(corpus)
+    skipped = [(s.id, s.reason) for s in skipped_rows]
+    texts = {row.id: normalize_tts(row.text) for row in rows}
+    speakable = [row for row in rows if any(c.isalpha() for c in texts[row.id])]
+    skipped += [
+        (row.id, "no letters in the text after normalization")
+        for row in rows
+        if row not in speakable
+    ]
+    mel_path = {row.id: out_dir / "mels" / f"{row.id}.npy" for row in speakable}
+    frames = {row.id: _cached_frames(mel_path[row.id], config.features.n_mels) for row in speakable}
+    jobs = [_Job(r.id, str(r.wav_path), str(mel_path[r.id])) for r in speakable if not frames[r.id]]
+    failed = set()
+    for outcome in _compute(jobs, config, progress):
+        frames[outcome.id] = outcome.frames
+        if outcome.reason:
+            skipped.append((outcome.id, outcome.reason))
+            failed.add(outcome.id)
+    kept = []
+    for row in (r for r in speakable if r.id not in failed):
+        problem = _length_problem(frames[row.id], config)
+        if problem:
+            skipped.append((row.id, problem))
+        else:
+            kept.append(row)
+    splits = _split([r.id for r in kept], read_held_out(corpus), config)
+    return _write_outputs(out_dir, kept, texts, frames, splits, skipped, config, len(jobs))
+
+
+def _write_outputs(
+    out_dir: Path,
+    kept: list,
+    texts: dict[str, str],
+    frames: dict[str, int],
+    splits: dict[str, list[str]],
+    skipped: list[tuple[str, str]],
+    config: PrepareConfig,
+    computed: int,
+) -> PrepareSummary:
+    if not splits["train"]:
+        raise ValueError(
+            f"{out_dir}: no usable training utterances ({len(skipped)} skipped, see skipped.tsv)"
+        )
+    seconds_per_frame = config.features.hop_length / config.features.sample_rate
+    by_id = {row.id: row for row in kept}
+    for split, ids in splits.items():
+        write_manifest(
+            out_dir / f"{split}.jsonl",
+            [
+                {
+                    "id": i,
+                    "audio": str(by_id[i].wav_path),
+                    "mel": f"mels/{i}.npy",
+                    "frames": frames[i],
+                    "duration": round(frames[i] * seconds_per_frame, 3),
+                    "text": texts[i],
+                }
+                for i in ids
+            ],
+        )
+    Vocab.build(texts[i] for i in splits["train"]).save(out_dir / "vocab.json")
+    mean, std = compute_cmvn(
+        torch.from_numpy(np.load(out_dir / "mels" / f"{i}.npy")) for i in splits["train"]
+    )
+    GlobalCMVN(mean, std).save(out_dir / "mel_stats.json")
+    atomic_write_text(
+        out_dir / "skipped.tsv", "".join(f"{i}\t{reason}\n" for i, reason in sorted(skipped))
+    )
+    counts = {split: len(ids) for split, ids in splits.items()}
+    report = {"counts": counts, "skipped": len(skipped), "config": asdict(config)}
+    atomic_write_text(out_dir / "prepare.json", json.dumps(report, indent=1) + "\n")
+    if skipped:
+        log.warning("%d row(s) skipped, reasons in %s", len(skipped), out_dir / "skipped.tsv")
+    return PrepareSummary(out_dir, counts, sorted(skipped), computed)
