@@ -1,0 +1,61 @@
+"""Tests for speechattn/cli.py and speechattn/demo.py's stage runner."""
+
+import subprocess
+import sys
+
+import pytest
+
+from speechattn import demo
+from speechattn.cli import SUBCOMMANDS, main
+
+
+@pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
+def test_every_subcommand_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([name, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage:") and f"speechattn {name}" in out.splitlines()[0]
+
+
+def test_top_level_help_lists_every_subcommand(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"  {name}" in out for name in SUBCOMMANDS)
+
+
+def test_unknown_command_exits_2(capsys):
+    assert main(["frobnicate"]) == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run([sys.executable, "-m", "speechattn", "--version"],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("speechattn ")
+
+
+def test_demo_stages_skip_when_done_and_rerun_when_asked(tmp_path, monkeypatch):
+    calls = []
+    stages = {name: (lambda ctx, n=name: calls.append(n)) for name in ["a", "b", "c"]}
+    monkeypatch.setattr(demo, "STAGES", stages)
+    ctx = demo.DemoContext("quick", tmp_path / "exp", tmp_path / "data", jobs=1)
+    assert demo.run_demo(ctx) == ["a", "b", "c"]
+    assert demo.run_demo(ctx) == []  # everything stamped
+    assert demo.run_demo(ctx, start="b", stop="b") == ["b"]
+    assert demo.run_demo(ctx, start="b") == ["b", "c"]
+    assert calls == ["a", "b", "c", "b", "b", "c"]
+    with pytest.raises(ValueError, match="unknown demo stage 'z'"):
+        demo.run_demo(ctx, start="z")
+
+
+def test_a_failed_stage_is_not_stamped(tmp_path, monkeypatch):
+    def boom(ctx):
+        raise RuntimeError("stage failed")
+
+    monkeypatch.setattr(demo, "STAGES", {"ok": lambda ctx: None, "boom": boom})
+    ctx = demo.DemoContext("quick", tmp_path, tmp_path, jobs=1)
+    with pytest.raises(RuntimeError):
+        demo.run_demo(ctx)
+    assert (tmp_path / "stages" / "ok.done").is_file()
+    assert not (tmp_path / "stages" / "boom.done").exists()
