@@ -1,0 +1,185 @@
+"""Listen, Attend and Spell: a pyramidal BiLSTM listener, an attention speller, optional joint CTC.
+
+Shapes: B batch, T input frames, M mel bins, T' encoder frames (T / 2**pyramid), E encoder width
+(2 x encoder hidden), U output steps (characters + EOS), V vocabulary size.
+
+- Listener: :class:`~speechattn.nn.encoder.BiLSTMEncoder` over CMVN-normalized log-mel frames,
+  ``pyramid=3`` halvings by default (T' = T / 8), behind :class:`SpecAugment` (training only).
+- Speller: :class:`~speechattn.nn.decoder.AttentionDecoder` fed the embedding of the previous
+  character (EOS doubles as SOS), then a linear layer to character logits over
+  :class:`speechattn.text.Vocab` ids.
+- CTC head (when ``ctc_weight > 0``): a linear layer on the encoder outputs, blank =
+  ``Vocab.blank_id``; trained jointly and usable in beam search.
+
+Decoding lives in :mod:`speechattn.asr.search`; this module only runs the network.
+
+>>> model = LAS(LASConfig.tiny(input_dim=8), vocab_size=10).eval()
+>>> out = model(torch.randn(2, 40, 8), torch.tensor([40, 33]), torch.tensor([[5, 6, 1], [7, 1, 0]]))
+>>> tuple(out.logits.shape), tuple(out.attention.shape), out.encoder_lengths.tolist()
+((2, 3, 10), (2, 3, 5), [5, 5])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from speechattn.asr import listener
+from speechattn.asr.specaugment import SpecAugment, SpecAugmentConfig
+from speechattn.nn.attention import AttentionConfig
+from speechattn.nn.decoder import AttentionDecoder, DecoderConfig, DecoderState
+from speechattn.nn.encoder import BiLSTMEncoder, EncoderConfig, lengths_to_mask
+from speechattn.text import EOS, PAD
+
+__all__ = ["LASConfig", "LAS", "LASOutput", "SpeechMemory"]
+
+
+def _default_encoder() -> EncoderConfig:
+    return EncoderConfig(input_dim=80, hidden_dim=256, num_layers=4, pyramid=3, dropout=0.1)
+
+
+def _default_decoder() -> DecoderConfig:
+    return DecoderConfig(hidden_dim=512, num_layers=1, dropout=0.1, attention=AttentionConfig())
+
+
+@dataclass
+class LASConfig:
+    """The LAS network. ``decoder.input_dim`` / ``decoder.memory_dim`` are filled in by :class:`LAS`
+    (from ``embed_dim`` and the encoder width); ``encoder.input_dim`` must equal the mel bins."""
+
+    encoder: EncoderConfig = field(default_factory=_default_encoder)
+    decoder: DecoderConfig = field(default_factory=_default_decoder)
+    embed_dim: int = 128
+    ctc_weight: float = 0.0  # > 0 adds a CTC head on the encoder, weighted this much in the loss
+    specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ctc_weight < 1.0:
+            raise ValueError(f"model.ctc_weight={self.ctc_weight} must be in [0, 1)")
+        if self.embed_dim < 1:
+            raise ValueError(f"model.embed_dim={self.embed_dim} must be >= 1")
+
+    @classmethod
+    def tiny(cls, input_dim: int = 80, ctc_weight: float = 0.0) -> LASConfig:
+        """A few-thousand-parameter model for tests and smoke runs (pyramid 3, no SpecAugment)."""
+        return cls(
+            encoder=EncoderConfig(input_dim=input_dim, hidden_dim=16, num_layers=4, pyramid=3),
+            decoder=DecoderConfig(
+                hidden_dim=32,
+                attention=AttentionConfig(attention_dim=16, location_channels=4, location_kernel=5),
+            ),
+            embed_dim=16,
+            ctc_weight=ctc_weight,
+            specaugment=SpecAugmentConfig(freq_masks=0, time_masks=0),
+        )
+
+
+class LASOutput(NamedTuple):
+    """What a teacher-forced forward pass returns.
+
+    logits: (B, U, V); attention: (B, U, T'); encoder_lengths: (B,);
+    ctc_log_probs: (B, T', V) log-softmax of the CTC head, or None without one.
+    """
+
+    logits: Tensor
+    attention: Tensor
+    encoder_lengths: Tensor
+    ctc_log_probs: Tensor | None
+
+
+class SpeechMemory(NamedTuple):
+    """Encoder outputs ready for decoding: memory (B, T', E), lengths (B,), mask (B, T'), keys."""
+
+    memory: Tensor
+    lengths: Tensor
+    mask: Tensor
+    keys: Tensor
+
+    def select(self, index: Tensor) -> SpeechMemory:
+        """Rows ``index`` (N,): repeats utterances for beams or drops finished ones."""
+        return SpeechMemory(
+            self.memory[index], self.lengths[index.to(self.lengths.device)], self.mask[index],
+            self.keys[index],
+        )  # fmt: skip
+
+
+class LAS(nn.Module):
+    """Listener + speller (+ CTC head) over a ``vocab_size``-symbol character vocabulary."""
+
+    def __init__(self, config: LASConfig, vocab_size: int) -> None:
+        super().__init__()
+        if vocab_size <= max(PAD, EOS) + 1:
+            raise ValueError(f"vocab_size={vocab_size}: need the reserved ids plus characters")
+        self.config = config
+        self.vocab_size = vocab_size
+        self.specaugment = SpecAugment(config.specaugment)
+        self.encoder = BiLSTMEncoder(config.encoder)
+        decoder_config = dataclasses.replace(
+            config.decoder, input_dim=config.embed_dim, memory_dim=self.encoder.output_dim
+        )
+        self.embedding = nn.Embedding(vocab_size, config.embed_dim, padding_idx=PAD)
+        self.decoder = AttentionDecoder(decoder_config)
+        self.classifier = nn.Linear(self.decoder.output_dim, vocab_size)
+        self.ctc_head = nn.Linear(self.encoder.output_dim, vocab_size) if config.ctc_weight > 0 else None
+
+    @property
+    def has_ctc(self) -> bool:
+        return self.ctc_head is not None
+
+    # ---- listener ------------------------------------------------------------------------------
+    def encode(self, features: Tensor, lengths: Tensor) -> SpeechMemory:
+        """(B, T, M) normalized log-mels, (B,) frame counts -> :class:`SpeechMemory`."""
+        if features.shape[-1] != self.config.encoder.input_dim:
+            raise ValueError(
+                f"LAS: features have {features.shape[-1]} mel bins, the model expects "
+                f"encoder.input_dim={self.config.encoder.input_dim}"
+            )
+        x = self.specaugment(features)  # (B, T, M)
+        memory, memory_lengths = listener.encode(self.encoder, x, lengths)  # (B, T', E), (B,)
+        memory_lengths = memory_lengths.to(memory.device)
+        mask = lengths_to_mask(memory_lengths, memory.shape[1])  # (B, T')
+        return SpeechMemory(memory, memory_lengths, mask, self.decoder.prepare(memory))
+
+    def ctc_log_probs(self, memory: Tensor) -> Tensor:
+        """(B, T', E) -> (B, T', V) CTC log-probabilities (needs ``ctc_weight > 0``)."""
+        if self.ctc_head is None:
+            raise ValueError("this model has no CTC head (trained with model.ctc_weight=0)")
+        return torch.log_softmax(self.ctc_head(memory).float(), dim=-1)
+
+    # ---- speller -------------------------------------------------------------------------------
+    def initial_state(self, speech: SpeechMemory) -> DecoderState:
+        return self.decoder.initial_state(speech.memory)
+
+    def step(
+        self, tokens: Tensor, speech: SpeechMemory, state: DecoderState
+    ) -> tuple[Tensor, Tensor, DecoderState]:
+        """One speller step: previous tokens (B,) -> logits (B, V), attention (B, T'), next state."""
+        out = self.decoder.step(self.embedding(tokens), speech.memory, speech.mask, state, speech.keys)
+        return self.classifier(out.output), out.weights, out.state
+
+    def forward(
+        self, features: Tensor, lengths: Tensor, targets: Tensor, sampling_prob: float = 0.0
+    ) -> LASOutput:
+        """Teacher-forced pass: (B, T, M), (B,), targets (B, U) ending in EOS, PAD after.
+
+        With ``sampling_prob > 0`` each row feeds back its own previous argmax instead of the
+        reference character with that probability, independently per step (scheduled sampling).
+        """
+        speech = self.encode(features, lengths)
+        state = self.initial_state(speech)
+        tokens = targets.new_full((targets.shape[0],), EOS)  # (B,) SOS
+        logits, weights = [], []
+        for u in range(targets.shape[1]):
+            step_logits, step_weights, state = self.step(tokens, speech, state)
+            logits.append(step_logits)
+            weights.append(step_weights)
+            tokens = targets[:, u]
+            if sampling_prob > 0:
+                sampled = torch.rand(tokens.shape, device=tokens.device) < sampling_prob
+                tokens = torch.where(sampled, step_logits.detach().argmax(dim=1), tokens)
+        ctc = self.ctc_log_probs(speech.memory) if self.has_ctc else None
+        return LASOutput(torch.stack(logits, 1), torch.stack(weights, 1), speech.lengths, ctc)

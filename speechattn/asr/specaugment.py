@@ -1,0 +1,70 @@
+"""SpecAugment (Park et al., 2019) frequency and time masking, active in training mode only.
+
+Shapes: B batch, T frames, M mel bins.
+
+Masks come from ``torchaudio.transforms.FrequencyMasking`` / ``TimeMasking`` with ``iid_masks``, so
+every utterance in a batch gets its own masks. Features are expected to be CMVN-normalized: the
+masks fill with 0, the per-bin mean. Time-warping is left out (it costs more than it helps on small
+corpora).
+
+>>> import torch
+>>> augment = SpecAugment(SpecAugmentConfig(freq_masks=1, freq_width=4, time_masks=1, time_width=5))
+>>> x = torch.ones(2, 50, 20)
+>>> bool(torch.equal(augment.eval()(x), x)), bool((augment.train()(x) == 0).any())
+(True, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+from torchaudio.transforms import FrequencyMasking, TimeMasking
+
+__all__ = ["SpecAugmentConfig", "SpecAugment"]
+
+
+@dataclass
+class SpecAugmentConfig:
+    """How many masks of which maximum width; 0 masks switches a kind off."""
+
+    freq_masks: int = 2
+    freq_width: int = 15  # mel bins per frequency mask, at most
+    time_masks: int = 2
+    time_width: int = 40  # frames per time mask, at most
+    time_ratio: float = 0.2  # and at most this fraction of the (padded) frames
+
+    def __post_init__(self) -> None:
+        for name in ("freq_masks", "freq_width", "time_masks", "time_width"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"specaugment.{name}={getattr(self, name)} must be >= 0")
+        if not 0.0 < self.time_ratio <= 1.0:
+            raise ValueError(f"specaugment.time_ratio={self.time_ratio} must be in (0, 1]")
+
+    @property
+    def enabled(self) -> bool:
+        return (self.freq_masks > 0 and self.freq_width > 0) or (
+            self.time_masks > 0 and self.time_width > 0
+        )
+
+
+class SpecAugment(nn.Module):
+    """(B, T, M) -> (B, T, M) with random bands of bins and frames set to 0 (training mode only)."""
+
+    def __init__(self, config: SpecAugmentConfig) -> None:
+        super().__init__()
+        masks: list[nn.Module] = []
+        if config.freq_width > 0:
+            masks += [FrequencyMasking(config.freq_width, iid_masks=True)] * config.freq_masks
+        if config.time_width > 0:
+            time_mask = TimeMasking(config.time_width, iid_masks=True, p=config.time_ratio)
+            masks += [time_mask] * config.time_masks
+        self.masks = nn.ModuleList(masks)
+
+    def forward(self, features: Tensor) -> Tensor:
+        if not self.training or len(self.masks) == 0:
+            return features
+        x = features.transpose(1, 2).unsqueeze(1)  # (B, 1, M, T): torchaudio's (..., freq, time)
+        for mask in self.masks:
+            x = mask(x)
+        return x.squeeze(1).transpose(1, 2)  # (B, T, M)

@@ -1,0 +1,159 @@
+"""Tests for speechattn/asr/model.py, loss.py and specaugment.py."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from speechattn.asr.loss import ObjectiveConfig, las_loss, sampling_probability
+from speechattn.asr.model import LAS, LASConfig
+from speechattn.asr.specaugment import SpecAugment, SpecAugmentConfig
+from speechattn.nn.attention import ATTENTION
+from speechattn.text import EOS, PAD
+
+VOCAB = 12
+
+
+def make(ctc_weight: float = 0.0, **changes) -> LAS:
+    torch.manual_seed(0)
+    config = dataclasses.replace(LASConfig.tiny(input_dim=8, ctc_weight=ctc_weight), **changes)
+    return LAS(config, VOCAB)
+
+
+def batch():
+    torch.manual_seed(1)
+    features = torch.randn(3, 37, 8)
+    lengths = torch.tensor([37, 20, 9])
+    targets = torch.tensor([[5, 6, 7, 8, EOS], [9, 4, EOS, PAD, PAD], [10, EOS, PAD, PAD, PAD]])
+    return features, lengths, targets
+
+
+def test_shapes_and_default_reduction():
+    model = LAS(LASConfig(), VOCAB)
+    assert model.config.encoder.pyramid == 3 and model.config.decoder.attention.kind == "location"
+    assert not model.has_ctc
+    small = make(ctc_weight=0.5).eval()
+    features, lengths, targets = batch()
+    out = small(features, lengths, targets)
+    assert out.logits.shape == (3, 5, VOCAB)
+    assert out.encoder_lengths.tolist() == [5, 3, 2]  # ceil(L / 8)
+    assert out.attention.shape == (3, 5, 5) and out.ctc_log_probs.shape == (3, 5, VOCAB)
+    torch.testing.assert_close(out.attention.sum(-1), torch.ones(3, 5))
+    assert torch.all(out.attention[2, :, 2:] == 0)  # padded encoder frames get no attention
+
+
+@pytest.mark.parametrize("kind", sorted(ATTENTION))
+def test_every_registry_attention_builds_and_runs(kind):
+    base = LASConfig.tiny(input_dim=8)
+    decoder = dataclasses.replace(
+        base.decoder, hidden_dim=32, attention=dataclasses.replace(base.decoder.attention, kind=kind)
+    )
+    # dot attention needs the decoder state as wide as the encoder output (2 x 16)
+    model = LAS(dataclasses.replace(base, decoder=decoder), VOCAB).eval()
+    features, lengths, targets = batch()
+    assert model(features, lengths, targets).logits.shape == (3, 5, VOCAB)
+
+
+def test_padded_batch_equals_one_by_one():
+    model = make(ctc_weight=0.3).eval()
+    features, lengths, targets = batch()
+    out = model(features, lengths, targets)
+    for b in range(3):
+        u = int((targets[b] != PAD).sum())
+        alone = model(features[b : b + 1, : lengths[b]], lengths[b : b + 1], targets[b : b + 1, :u])
+        torch.testing.assert_close(out.logits[b, :u], alone.logits[0], atol=1e-5, rtol=1e-4)
+        t = int(out.encoder_lengths[b])
+        torch.testing.assert_close(out.ctc_log_probs[b, :t], alone.ctc_log_probs[0], atol=1e-5, rtol=1e-4)
+
+
+def test_loss_ignores_padding_and_backpropagates_everywhere():
+    model = make(ctc_weight=0.3).train()
+    features, lengths, targets = batch()
+    loss, logs = las_loss(model(features, lengths, targets), targets, 0.3, label_smoothing=0.1)
+    assert loss.dim() == 0 and set(logs) == {"att_ce", "acc", "ctc"}
+    loss.backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), name
+    # Changing logits at PAD positions does not change the loss.
+    model.eval()
+    out = model(features, lengths, targets)
+    shifted = out._replace(logits=out.logits + 5.0 * (targets == PAD).unsqueeze(-1))
+    assert torch.allclose(las_loss(out, targets)[0], las_loss(shifted, targets)[0])
+
+
+def test_loss_is_per_utterance_average():
+    """Sum over characters / B: the mean of single-utterance losses (what makes DDP exact)."""
+    model = make(ctc_weight=0.4).eval()
+    features, lengths, targets = batch()
+    whole, _ = las_loss(model(features, lengths, targets), targets, 0.4, 0.1)
+    parts = []
+    for b in range(3):
+        u = int((targets[b] != PAD).sum())
+        out = model(features[b : b + 1, : lengths[b]], lengths[b : b + 1], targets[b : b + 1, :u])
+        parts.append(las_loss(out, targets[b : b + 1, :u], 0.4, 0.1)[0])
+    torch.testing.assert_close(whole, torch.stack(parts).mean(), atol=1e-4, rtol=1e-5)
+
+
+def test_scheduled_sampling_changes_inputs_only_when_enabled():
+    model = make().eval()
+    features, lengths, targets = batch()
+    reference = model(features, lengths, targets).logits
+    torch.testing.assert_close(model(features, lengths, targets, sampling_prob=0.0).logits, reference)
+    torch.manual_seed(3)
+    sampled = model(features, lengths, targets, sampling_prob=1.0).logits
+    torch.testing.assert_close(sampled[:, 0], reference[:, 0])  # step 0 always starts from SOS
+    assert not torch.allclose(sampled[:, 1:], reference[:, 1:])
+
+
+def test_sampling_schedule_ramp():
+    config = ObjectiveConfig(sampling_max=0.25, sampling_start=10, sampling_end=20)
+    assert sampling_probability(5, config) == 0.0
+    assert sampling_probability(15, config) == pytest.approx(0.125)
+    assert sampling_probability(20, config) == sampling_probability(10_000, config) == 0.25
+    assert sampling_probability(100, ObjectiveConfig()) == 0.0
+    with pytest.raises(ValueError, match="sampling_end"):
+        ObjectiveConfig(sampling_start=5, sampling_end=1)
+
+
+def test_specaugment_masks_in_training_only():
+    augment = SpecAugment(SpecAugmentConfig(freq_masks=2, freq_width=5, time_masks=2, time_width=10))
+    x = torch.randn(4, 60, 20)
+    assert torch.equal(augment.eval()(x), x)
+    torch.manual_seed(0)
+    masked = augment.train()(x)
+    assert masked.shape == x.shape and (masked == 0).sum() > 0
+    zero_rows = (masked == 0).all(dim=2).sum(dim=1)  # masked frames per utterance
+    assert len(set(zero_rows.tolist())) > 1  # iid: utterances get their own masks
+    off = SpecAugment(SpecAugmentConfig(freq_masks=0, time_masks=0)).train()
+    assert torch.equal(off(x), x)
+
+
+def test_config_errors_name_the_value():
+    with pytest.raises(ValueError, match="ctc_weight=1.5"):
+        LASConfig(ctc_weight=1.5)
+    with pytest.raises(ValueError, match="encoder.input_dim=8"):
+        make()(torch.randn(1, 10, 80), torch.tensor([10]), torch.tensor([[EOS]]))
+    with pytest.raises(ValueError, match="no CTC head"):
+        make().ctc_log_probs(torch.randn(1, 2, 32))
+
+
+@pytest.mark.parametrize("conv_channels", [0, 6])
+def test_fast_cpu_listener_equals_packed_encoder(conv_channels):
+    """listener.encode (padded, per-length reversal) == BiLSTMEncoder.forward (packed): values and grads."""
+    from speechattn.asr import listener
+    from speechattn.nn.encoder import BiLSTMEncoder, EncoderConfig
+
+    torch.manual_seed(0)
+    config = EncoderConfig(input_dim=5, hidden_dim=4, num_layers=3, pyramid=2, conv_channels=conv_channels)
+    encoder = BiLSTMEncoder(config).eval()
+    x = torch.randn(3, 23, 5, requires_grad=True)
+    lengths = torch.tensor([23, 10, 3])
+    packed, packed_lengths = encoder(x, lengths)
+    fast, fast_lengths = listener.encode(encoder, x, lengths)
+    assert fast_lengths.tolist() == packed_lengths.tolist() == [6, 3, 1]
+    torch.testing.assert_close(fast, packed, atol=1e-6, rtol=1e-5)
+    weights = torch.randn_like(packed)
+    grads_packed = torch.autograd.grad((packed * weights).sum(), [x, *encoder.parameters()])
+    grads_fast = torch.autograd.grad((fast * weights).sum(), [x, *encoder.parameters()])
+    for a, b in zip(grads_packed, grads_fast, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
