@@ -1,0 +1,295 @@
+"""Greedy and batched beam search for :class:`~speechattn.asr.model.LAS`, always bounded.
+
+Shapes: B utterances, K beams, N = B x K decoder rows, T input frames, M mel bins, T' encoder
+frames, U output steps, V vocabulary size.
+
+Both searches stop every utterance after at most ``max_length(T') = ceil(max_length_ratio * T') +
+max_length_offset`` steps; the last step always ends the hypothesis, so no decode runs forever or
+returns more than ``max_length - 1`` characters.
+
+Beam search decodes several utterances x beams in one batched decoder step. Each step:
+
+1. every alive row scores all V extensions: ``(1 - w) log p_att(c) + w * delta_ctc(c)``, with
+   ``w = ctc_weight`` and ``delta_ctc`` from :class:`~speechattn.asr.ctc_prefix.CTCPrefixScorer`
+   (joint scoring needs a model with a CTC head; ``w = 0`` skips it);
+2. the K best non-EOS extensions per utterance stay alive (the beam is always full); an EOS
+   extension that scores at least as well as the K-th of those becomes a finished hypothesis;
+3. an utterance ends when it has K finished hypotheses, when its best alive score has fallen
+   ``end_threshold`` below its best finished one (raw scores only fall as hypotheses grow), or at
+   its length bound. Ended utterances leave the batch, so long ones do not slow short ones.
+
+Finished hypotheses are ranked by ``score / length ** length_penalty`` (length = characters + EOS).
+With ``beam_size=1`` and ``ctc_weight=0`` beam search returns exactly the greedy hypothesis.
+PAD and BLANK are never emitted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from speechattn.asr.ctc_prefix import CTCPrefixScorer, CTCPrefixState
+from speechattn.asr.model import LAS, SpeechMemory
+from speechattn.nn.decoder import DecoderState
+from speechattn.text import BLANK, EOS, PAD
+
+__all__ = ["SearchConfig", "Hypothesis", "max_lengths", "greedy_search", "beam_search", "decode"]
+
+_NEG_INF = float("-inf")
+
+
+@dataclass
+class SearchConfig:
+    """Decoding settings; ``beam_size=1`` with ``ctc_weight=0`` is greedy search."""
+
+    beam_size: int = 1
+    ctc_weight: float = 0.0  # joint CTC prefix scoring in beam search (needs a CTC head)
+    length_penalty: float = 1.0  # rank finished hypotheses by score / length ** length_penalty
+    max_length_ratio: float = 2.0  # at most ratio x encoder frames + offset output steps
+    max_length_offset: int = 10
+    end_threshold: float = 10.0  # nats: stop when alive beams are this far below a finished one
+    batch_size: int = 16  # utterances decoded together
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise ValueError(f"search.beam_size={self.beam_size} must be >= 1")
+        if not 0.0 <= self.ctc_weight <= 1.0:
+            raise ValueError(f"search.ctc_weight={self.ctc_weight} must be in [0, 1]")
+        if self.max_length_ratio <= 0 or self.max_length_offset < 1:
+            raise ValueError(
+                f"search.max_length_ratio={self.max_length_ratio} must be > 0 and "
+                f"max_length_offset={self.max_length_offset} >= 1"
+            )
+        if self.batch_size < 1:
+            raise ValueError(f"search.batch_size={self.batch_size} must be >= 1")
+
+
+class Hypothesis(NamedTuple):
+    """One decoded utterance: character ids (no SOS/EOS), log score, attention (U, T') or None.
+
+    ``attention`` has one row per emitted character plus one for the EOS step.
+    """
+
+    tokens: list[int]
+    score: float
+    attention: Tensor | None
+
+
+def max_lengths(encoder_lengths: Tensor, config: SearchConfig) -> Tensor:
+    """(B,) encoder frames -> (B,) the most decoder steps (EOS included) each utterance gets."""
+    return (encoder_lengths.float() * config.max_length_ratio).ceil().long() + config.max_length_offset
+
+
+def _forbid_specials(logp: Tensor) -> Tensor:
+    """(N, V): PAD and BLANK are never emitted."""
+    logp[:, PAD] = _NEG_INF
+    logp[:, BLANK] = _NEG_INF
+    return logp
+
+
+@torch.no_grad()
+def greedy_search(
+    model: LAS, features: Tensor, lengths: Tensor, config: SearchConfig | None = None,
+    keep_attention: bool = False,
+) -> list[Hypothesis]:
+    """Argmax decoding of a batch: (B, T, M), (B,) -> B hypotheses (model in eval mode)."""
+    config = config or SearchConfig()
+    speech = model.encode(features, lengths)
+    limits = max_lengths(speech.lengths, config).tolist()
+    batch = features.shape[0]
+    state = model.initial_state(speech)
+    tokens = torch.full((batch,), EOS, dtype=torch.long, device=features.device)
+    done = torch.zeros(batch, dtype=torch.bool, device=features.device)
+    limit = torch.tensor(limits, device=features.device)
+    emitted, scores, weights = [], torch.zeros(batch, dtype=torch.float64), []
+    for step in range(max(limits)):
+        logits, step_weights, state = model.step(tokens, speech, state)
+        logp = _forbid_specials(torch.log_softmax(logits.float(), dim=1))  # (B, V)
+        tokens = logp.argmax(dim=1)
+        tokens = torch.where(step + 1 >= limit, EOS, tokens)  # the last step always ends
+        chosen = logp.gather(1, tokens.unsqueeze(1)).squeeze(1).double().cpu()
+        scores += torch.where(done.cpu(), 0.0, chosen)
+        emitted.append(torch.where(done, PAD, tokens))
+        weights.append(step_weights if keep_attention else None)
+        done |= tokens == EOS
+        if bool(done.all()):
+            break
+    ids = torch.stack(emitted, dim=1).tolist()  # (B, U)
+    out = []
+    for b in range(batch):
+        length = ids[b].index(EOS) if EOS in ids[b] else len(ids[b])
+        att = None
+        if keep_attention:
+            att = torch.stack([w[b] for w in weights[: length + 1]])[:, : int(speech.lengths[b])]
+            att = att.cpu()
+        out.append(Hypothesis(ids[b][:length], float(scores[b]), att))
+    return out
+
+
+class _Beams(NamedTuple):
+    """The alive rows of a beam search: K consecutive rows per utterance still being decoded."""
+
+    utt: Tensor  # (b,) original utterance index of each alive utterance (CPU)
+    limit: Tensor  # (b,) step bound per utterance (CPU)
+    speech: SpeechMemory  # N = b x K rows
+    state: DecoderState
+    tokens: Tensor  # (N,) last token
+    history: Tensor  # (N, u) emitted tokens
+    attention: Tensor | None  # (N, u, T') or None
+    scores: Tensor  # (b, K)
+    ctc: CTCPrefixState | None
+    scorer: CTCPrefixScorer | None
+
+    def select_utts(self, keep: Tensor, beam: int) -> _Beams:
+        """Only the utterances ``keep`` (b,) bool of this batch."""
+        rows = (torch.nonzero(keep).squeeze(1).unsqueeze(1) * beam + torch.arange(beam)).reshape(-1)
+        dev = self.tokens.device
+        rows_dev = rows.to(dev)
+        return _Beams(
+            self.utt[keep], self.limit[keep], self.speech.select(rows_dev),
+            self.state.select(rows_dev), self.tokens[rows_dev], self.history[rows_dev],
+            None if self.attention is None else self.attention[rows_dev],
+            self.scores[keep.to(dev)],
+            None if self.ctc is None else self.ctc.select(rows_dev),
+            None if self.scorer is None else self.scorer.select(rows_dev),
+        )  # fmt: skip
+
+
+def _start_beams(
+    model: LAS, features: Tensor, lengths: Tensor, config: SearchConfig, keep_attention: bool
+) -> _Beams:
+    batch, beam, device = features.shape[0], config.beam_size, features.device
+    speech = model.encode(features, lengths)
+    limit = max_lengths(speech.lengths, config).cpu()
+    scorer = ctc = None
+    if config.ctc_weight > 0:
+        ctc_log_probs = model.ctc_log_probs(speech.memory)  # (B, T', V)
+        scorer = CTCPrefixScorer(ctc_log_probs, speech.lengths, BLANK, EOS)
+    rows = torch.arange(batch, device=device).repeat_interleave(beam)  # (N,)
+    speech = speech.select(rows)
+    if scorer is not None:
+        scorer = scorer.select(rows)
+        ctc = scorer.initial_state()
+    scores = torch.full((batch, beam), _NEG_INF, device=device)
+    scores[:, 0] = 0.0  # only one live hypothesis (the empty one) at the start
+    n = batch * beam
+    return _Beams(
+        torch.arange(batch), limit, speech, model.initial_state(speech),
+        torch.full((n,), EOS, dtype=torch.long, device=device),
+        torch.zeros(n, 0, dtype=torch.long, device=device),
+        features.new_zeros(n, 0, speech.memory.shape[1]) if keep_attention else None,
+        scores, ctc, scorer,
+    )  # fmt: skip
+
+
+def _extension_scores(model: LAS, beams: _Beams, config: SearchConfig):
+    """Scores (b, K, V) of every extension, plus what is needed to advance the chosen ones."""
+    logits, weights, state = model.step(beams.tokens, beams.speech, beams.state)
+    logp = _forbid_specials(torch.log_softmax(logits.float(), dim=1))  # (N, V)
+    delta = r_next = None
+    if beams.scorer is not None:
+        delta, r_next = beams.scorer.score(beams.ctc)  # (N, V), (N, T', 2, V)
+        logp = (1 - config.ctc_weight) * logp + config.ctc_weight * delta.to(logp.dtype)
+    batch, beam = beams.scores.shape
+    total = beams.scores.unsqueeze(2) + logp.view(batch, beam, -1)  # (b, K, V)
+    return total, weights, state, delta, r_next
+
+
+@torch.no_grad()
+def beam_search(
+    model: LAS, features: Tensor, lengths: Tensor, config: SearchConfig | None = None,
+    keep_attention: bool = False,
+) -> list[Hypothesis]:
+    """Batched beam search: (B, T, M), (B,) -> B best hypotheses (model in eval mode)."""
+    config = config or SearchConfig()
+    if config.ctc_weight > 0 and not model.has_ctc:
+        raise ValueError("search.ctc_weight > 0 needs a model trained with a CTC head")
+    beam = config.beam_size
+    beams = _start_beams(model, features, lengths, config, keep_attention)
+    finished: list[list[tuple[float, float, list[int], Tensor | None]]] = [
+        [] for _ in range(features.shape[0])
+    ]
+    step = 0
+    while len(beams.utt) > 0:
+        total, weights, state, delta, r_next = _extension_scores(model, beams, config)
+        batch, _, vocab = total.shape
+        eos_scores = total[:, :, EOS].clone()  # (b, K)
+        total[:, :, EOS] = _NEG_INF
+        top_scores, top_index = total.view(batch, beam * vocab).topk(beam, dim=1)  # (b, K)
+        last_step = (step + 1 >= beams.limit).to(total.device)  # (b,)
+        ends = (eos_scores >= top_scores[:, -1:]) | last_step.unsqueeze(1)  # (b, K)
+        ends &= torch.isfinite(eos_scores)
+        _collect(finished, beams, ends, eos_scores, weights, step, config)
+        # Advance the K best non-EOS extensions of every utterance.
+        origin = top_index // vocab  # (b, K) beam each extension comes from
+        tokens = (top_index % vocab).reshape(-1)  # (N,)
+        rows = (torch.arange(batch, device=total.device).unsqueeze(1) * beam + origin).reshape(-1)
+        attention = None
+        if beams.attention is not None:
+            attention = torch.cat([beams.attention, weights.unsqueeze(1)], dim=1)[rows]
+        ctc = None
+        if beams.scorer is not None:
+            ctc = beams.scorer.advance(r_next, delta, beams.ctc, rows, tokens)
+        beams = beams._replace(
+            state=state.select(rows), tokens=tokens, attention=attention, scores=top_scores,
+            history=torch.cat([beams.history[rows], tokens.unsqueeze(1)], dim=1), ctc=ctc,
+        )  # fmt: skip
+        step += 1
+        keep = ~_utterance_done(finished, beams, last_step.cpu(), config)
+        if not bool(keep.all()):
+            beams = beams.select_utts(keep, beam)
+    return [_best(hyps, config) for hyps in finished]
+
+
+def _collect(finished, beams: _Beams, ends: Tensor, eos_scores: Tensor, weights: Tensor,
+             step: int, config: SearchConfig) -> None:
+    """Move the EOS extensions marked in ``ends`` (b, K) into ``finished``."""
+    beam = config.beam_size
+    for b, k in torch.nonzero(ends).tolist():
+        row = b * beam + k
+        raw = float(eos_scores[b, k])
+        length = step + 1  # characters + EOS
+        att = None
+        if beams.attention is not None:
+            frames = int(beams.speech.lengths[row])
+            att = torch.cat([beams.attention[row], weights[row].unsqueeze(0)])[:, :frames].cpu()
+        tokens = beams.history[row].tolist()
+        normalized = raw / length**config.length_penalty
+        finished[int(beams.utt[b])].append((normalized, raw, tokens, att))
+
+
+def _utterance_done(finished, beams: _Beams, last_step: Tensor, config: SearchConfig) -> Tensor:
+    """(b,) bool: utterances that need no more steps."""
+    done = last_step.clone()
+    best_alive = beams.scores.max(dim=1).values.cpu()  # (b,)
+    for b, utt in enumerate(beams.utt.tolist()):
+        hyps = finished[utt]
+        if not hyps:
+            continue
+        best_raw = max(h[1] for h in hyps)
+        if len(hyps) >= config.beam_size or best_alive[b] < best_raw - config.end_threshold:
+            done[b] = True
+        if not math.isfinite(float(best_alive[b])):
+            done[b] = True
+    return done
+
+
+def _best(hyps, config: SearchConfig) -> Hypothesis:
+    if not hyps:  # only possible with a vocabulary of nothing but reserved ids
+        return Hypothesis([], _NEG_INF, None)
+    normalized, raw, tokens, att = max(hyps, key=lambda h: h[0])
+    return Hypothesis(tokens, raw, att)
+
+
+def decode(
+    model: LAS, features: Tensor, lengths: Tensor, config: SearchConfig | None = None,
+    keep_attention: bool = False,
+) -> list[Hypothesis]:
+    """Greedy search when ``beam_size == 1`` and ``ctc_weight == 0``, beam search otherwise."""
+    config = config or SearchConfig()
+    search = greedy_search if config.beam_size == 1 and config.ctc_weight == 0 else beam_search
+    return search(model, features, lengths, config, keep_attention)

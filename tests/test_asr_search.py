@@ -1,0 +1,117 @@
+"""Tests for speechattn/asr/search.py and ctc_prefix.py: greedy, beam, CTC prefix scores, bounds."""
+
+import itertools
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from speechattn.asr.ctc_prefix import CTCPrefixScorer
+from speechattn.asr.model import LAS, LASConfig
+from speechattn.asr.search import SearchConfig, beam_search, decode, greedy_search, max_lengths
+from speechattn.text import BLANK, EOS, PAD
+
+VOCAB = 12
+
+
+@pytest.fixture(scope="module")
+def model() -> LAS:
+    torch.manual_seed(0)
+    return LAS(LASConfig.tiny(input_dim=8, ctc_weight=0.3), VOCAB).eval()
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    torch.manual_seed(2)
+    return torch.randn(4, 64, 8), torch.tensor([64, 50, 17, 9])
+
+
+def test_beam_size_one_equals_greedy(model, inputs):
+    greedy = greedy_search(model, *inputs, keep_attention=True)
+    beam = beam_search(model, *inputs, SearchConfig(beam_size=1), keep_attention=True)
+    for g, b in zip(greedy, beam, strict=True):
+        assert g.tokens == b.tokens
+        assert g.score == pytest.approx(b.score, abs=1e-4)
+        torch.testing.assert_close(g.attention, b.attention)
+
+
+@pytest.mark.parametrize("ctc_weight", [0.0, 0.5])
+def test_batched_beam_equals_one_by_one(model, inputs, ctc_weight):
+    features, lengths = inputs
+    config = SearchConfig(beam_size=4, ctc_weight=ctc_weight)
+    batched = beam_search(model, features, lengths, config)
+    for b in range(len(lengths)):
+        alone = beam_search(model, features[b : b + 1, : lengths[b]], lengths[b : b + 1], config)[0]
+        assert alone.tokens == batched[b].tokens
+        assert alone.score == pytest.approx(batched[b].score, abs=1e-3)
+
+
+def test_decode_terminates_within_bound_on_untrained_model(model, inputs):
+    features, lengths = inputs
+    encoder_lengths = model.encode(features, lengths).lengths
+    bound = max_lengths(encoder_lengths, SearchConfig(max_length_ratio=0.5, max_length_offset=3))
+    for config in (
+        SearchConfig(max_length_ratio=0.5, max_length_offset=3),
+        SearchConfig(beam_size=3, max_length_ratio=0.5, max_length_offset=3),
+        SearchConfig(beam_size=3, ctc_weight=0.3, max_length_ratio=0.5, max_length_offset=3),
+    ):
+        for b, hyp in enumerate(decode(model, features, lengths, config, keep_attention=True)):
+            assert len(hyp.tokens) <= int(bound[b]) - 1  # the last step is always EOS
+            assert all(t not in (PAD, EOS, BLANK) for t in hyp.tokens)
+            assert hyp.attention.shape == (len(hyp.tokens) + 1, int(encoder_lengths[b]))
+            assert math.isfinite(hyp.score)
+
+
+def test_untrained_greedy_runs_to_the_bound(model, inputs):
+    """A random model rarely says EOS: the bound, not luck, must end the decode."""
+    features, lengths = inputs
+    config = SearchConfig(max_length_ratio=1.0, max_length_offset=2)
+    hyps = greedy_search(model, features, lengths, config)
+    bound = max_lengths(model.encode(features, lengths).lengths, config)
+    assert max(len(h.tokens) for h in hyps) == int(bound.max()) - 1
+
+
+def test_joint_ctc_needs_ctc_head(inputs):
+    plain = LAS(LASConfig.tiny(input_dim=8), VOCAB).eval()
+    with pytest.raises(ValueError, match="CTC head"):
+        beam_search(plain, *inputs, SearchConfig(beam_size=2, ctc_weight=0.3))
+
+
+def _brute_force_prefix(log_probs, prefix, blank):
+    """log P(CTC output starts with prefix) by enumerating every frame labelling."""
+    frames, vocab = log_probs.shape
+    total = 0.0
+    for path in itertools.product(range(vocab), repeat=frames):
+        collapsed, previous = [], None
+        for label in path:
+            if label != blank and label != previous:
+                collapsed.append(label)
+            previous = label
+        if collapsed[: len(prefix)] == prefix:
+            total += math.exp(sum(float(log_probs[t, c]) for t, c in enumerate(path)))
+    return math.log(total)
+
+
+def test_ctc_prefix_scores_match_brute_force_and_ctc_loss():
+    torch.manual_seed(0)
+    vocab, blank, eos = 5, BLANK, EOS
+    log_probs = torch.randn(2, 6, vocab).log_softmax(-1)
+    lengths = torch.tensor([6, 4])  # row 1 is padded: its last two frames must not count
+    scorer = CTCPrefixScorer(log_probs, lengths, blank, eos)
+    state = scorer.initial_state()
+    labels = [4, 4, 2]  # a repeat, which needs a blank between
+    for i, label in enumerate(labels):
+        delta, r_next = scorer.score(state)
+        for row in range(2):
+            expected = _brute_force_prefix(log_probs[row, : lengths[row]], labels[: i + 1], blank)
+            assert float(state.psi[row] + delta[row, label]) == pytest.approx(expected, abs=1e-6)
+        rows = torch.tensor([0, 1])
+        state = scorer.advance(r_next, delta, state, rows, torch.tensor([label, label]))
+    delta, _ = scorer.score(state)
+    for row in range(2):
+        length = int(lengths[row])
+        nll = F.ctc_loss(log_probs[row, :length].unsqueeze(1), torch.tensor([labels]),
+                         torch.tensor([length]), torch.tensor([3]), blank=blank, reduction="sum")
+        assert float(state.psi[row] + delta[row, eos]) == pytest.approx(-float(nll), abs=1e-5)
+    assert torch.all(delta[:, blank] == float("-inf"))
