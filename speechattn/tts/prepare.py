@@ -25,14 +25,20 @@ Each mel is written under a temporary name and renamed, so a killed run leaves n
 file; a re-run reuses every cached mel (idempotent) and only redoes the manifests and statistics.
 Test = the held-out list when the corpus has one, else ``num_test`` rows; dev = ``num_dev`` rows
 chosen with ``seed`` among the rest.
+
+Usage (what ``recipes/tts/prepare.py`` runs):
+    python recipes/tts/prepare.py --ljspeech-dir data/corpus_small --out data/tts_small
+    python recipes/tts/prepare.py --download --download-dir data/downloads --out data/tts_lj workers=8
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import random
+import sys
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -46,11 +52,19 @@ import torch
 from tqdm import tqdm
 
 from speechattn.audio import AudioError, FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, load_audio
-from speechattn.data.ljspeech import find_ljspeech_dir, scan_metadata
+from speechattn.config import resolve_config
+from speechattn.data.ljspeech import download_ljspeech, find_ljspeech_dir, scan_metadata
 from speechattn.data.manifest import atomic_write_text, write_manifest
 from speechattn.text import Vocab, normalize_tts
 
-__all__ = ["PrepareConfig", "PrepareSummary", "prepare_tts", "read_held_out"]
+__all__ = [
+    "PrepareConfig",
+    "PrepareSummary",
+    "prepare_tts",
+    "read_held_out",
+    "build_parser",
+    "main",
+]
 
 log = logging.getLogger(__name__)
 
@@ -309,3 +323,36 @@ def _write_outputs(
     if skipped:
         log.warning("%d row(s) skipped, reasons in %s", len(skipped), out_dir / "skipped.tsv")
     return PrepareSummary(out_dir, counts, sorted(skipped), computed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prepare", description="Prepare LJSpeech (or a corpus in its layout) for TTS training.",
+        epilog="Overrides: PrepareConfig keys, e.g. workers=4 num_dev=100 trim_top_db=30",
+    )  # fmt: skip
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--download", action="store_true", help="download LJSpeech 1.1 first")
+    source.add_argument("--ljspeech-dir", type=Path, help="corpus folder (LJSpeech-1.1/, or the offline corpus)")
+    parser.add_argument("--download-dir", type=Path, default=Path("data/downloads"), help="where --download puts LJSpeech")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (mels, manifests, stats, vocab)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="PrepareConfig overrides")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        config = resolve_config(PrepareConfig, None, args.overrides)
+        corpus = download_ljspeech(args.download_dir) if args.download else args.ljspeech_dir
+        summary = prepare_tts(corpus, args.out, config, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"prepare: error: {error}", file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{split} {count}" for split, count in summary.counts.items())
+    print(
+        f"{summary.out_dir}: {counts} utterances; {summary.computed} mels computed, "
+        f"{len(summary.skipped)} rows skipped (see skipped.tsv)"
+    )
+    return 0

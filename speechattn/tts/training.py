@@ -1,0 +1,111 @@
+"""``train``: fit a TTS experiment with the shared trainer (what ``recipes/tts/train.py`` runs).
+
+Usage:
+    python recipes/tts/train.py --config recipes/tts/conf/tiny.yaml --data data/tts_mini --exp exp/tts_tiny
+    python recipes/tts/train.py --config recipes/tts/conf/offline.yaml --data data/tts_small \\
+        --exp exp/tts_offline train.max_steps=4000 loss.guided_weight=2.0
+    torchrun --nproc_per_node 4 recipes/tts/train.py --config recipes/tts/conf/ljspeech.yaml ...
+
+Re-running on the same ``--exp`` resumes from its newest checkpoint. The model and data sections
+of the config must stay as they were (the run refuses otherwise); training, loss and synthesis
+settings may change, e.g. ``train.max_steps`` to train longer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from speechattn.audio import GlobalCMVN
+from speechattn.config import config_to_dict, load_config, resolve_config, save_config
+from speechattn.text import Vocab
+from speechattn.train import Trainer, TrainResult
+from speechattn.tts.data import TTSDataset, check_features
+from speechattn.tts.model import Tacotron
+from speechattn.tts.recipe import TTSRecipeConfig, check_data_dir, copy_data_files
+from speechattn.tts.task import TTSTask
+
+__all__ = ["build_task", "train_tts", "build_parser", "main"]
+
+log = logging.getLogger(__name__)
+_FIXED_SECTIONS = ("model", "data")
+
+
+def build_task(config: TTSRecipeConfig, data_dir: str | os.PathLike) -> TTSTask:
+    """Model and datasets for ``config`` on the prepared folder ``data_dir``."""
+    data_dir = Path(data_dir)
+    paths = check_data_dir(data_dir, config.data)
+    check_features(data_dir, config.data.features)
+    vocab = Vocab.load(paths["vocab.json"])
+    cmvn = GlobalCMVN.load(paths["mel_stats.json"])
+    data = config.data
+    train_set = TTSDataset(paths["train"], vocab, cmvn, data.max_frames, data.cache_in_memory)
+    valid_set = TTSDataset(paths["valid"], vocab, cmvn, None, data.cache_in_memory)
+    return TTSTask(
+        Tacotron(config.model, len(vocab)), train_set, valid_set, config.loss, data.features,
+        config.synthesis, data.valid_utterances, data.align_utterances,
+        valid_max_frames=config.train.max_frames,
+    )  # fmt: skip
+
+
+def _check_resumable(config: TTSRecipeConfig, exp_dir: Path) -> None:
+    saved_path = exp_dir / "config.yaml"
+    if not saved_path.is_file():
+        return
+    saved = config_to_dict(load_config(TTSRecipeConfig, saved_path))
+    new = config_to_dict(config)
+    changed = [s for s in _FIXED_SECTIONS if saved[s] != new[s]]
+    if changed:
+        raise ValueError(
+            f"{saved_path}: this experiment was started with other {' and '.join(changed)} "
+            "settings; use a new --exp folder (or the original config)"
+        )
+
+
+def train_tts(
+    config: TTSRecipeConfig, data_dir: str | os.PathLike, exp_dir: str | os.PathLike
+) -> TrainResult:
+    """Save config, vocab, mel stats and features into ``exp_dir``, then train (or resume)."""
+    data_dir, exp_dir = Path(data_dir), Path(exp_dir)
+    check_data_dir(data_dir, config.data)
+    if int(os.environ.get("RANK", "0")) == 0:
+        _check_resumable(config, exp_dir)
+        copy_data_files(data_dir, exp_dir)
+        save_config(config, exp_dir / "config.yaml")
+    task = build_task(config, data_dir)
+    log.info(
+        "model: %.2fM parameters; %d training / %d validation utterances",
+        sum(p.numel() for p in task.model.parameters()) / 1e6,
+        len(task.train_set),
+        len(task.valid_set),
+    )
+    return Trainer(task, config.train, exp_dir).fit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train", description="Train a Tacotron voice.",
+        epilog="Overrides: dotted config keys, e.g. train.max_steps=2000 model.reduction_factor=3",
+    )  # fmt: skip
+    parser.add_argument("--config", type=Path, required=True, help="recipe YAML (recipes/tts/conf/*.yaml)")
+    parser.add_argument("--data", type=Path, required=True, help="prepared folder (manifests, vocab, mel stats)")
+    parser.add_argument("--exp", type=Path, required=True, help="experiment folder (created; resumed)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        config = resolve_config(TTSRecipeConfig, args.config, args.overrides)
+        result = train_tts(config, args.data, args.exp)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"train: error: {error}", file=sys.stderr)
+        return 1
+    best = "none" if result.best_metric is None else f"{result.best_metric:.4f}"
+    print(f"trained to step {result.step}; best dev mel L1 {best}; model in {args.exp / 'best.pt'}")
+    return 0
