@@ -65,3 +65,19 @@ def test_bad_configs_raise_with_the_value():
         BiLSTMEncoder(EncoderConfig(num_layers=3, pyramid=3))
     with pytest.raises(ValueError, match="at least one frame"):
         make()(torch.randn(2, 3, 5), torch.tensor([3, 0]))
+
+
+def test_padded_cpu_path_equals_packed_path_forward_and_backward():
+    from speechattn.nn.encoder import packed_bilstm, padded_bilstm
+
+    torch.manual_seed(1)
+    lstm = torch.nn.LSTM(5, 4, batch_first=True, bidirectional=True)
+    lengths = torch.tensor([9, 3, 6])
+    x = torch.randn(3, 9, 5, requires_grad=True)
+    packed = packed_bilstm(lstm, x, lengths)
+    grads_packed = torch.autograd.grad(packed.pow(2).sum(), [x, *lstm.parameters()])
+    padded = padded_bilstm(lstm, x, lengths)
+    grads_padded = torch.autograd.grad(padded.pow(2).sum(), [x, *lstm.parameters()])
+    torch.testing.assert_close(padded, packed, atol=1e-6, rtol=1e-5)
+    for a, b in zip(grads_padded, grads_packed, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
