@@ -8,8 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the project needs: speech synthesizers for the offline corpus,
 # Chromium for the report's browser test.
-DEB_PACKAGES := espeak-ng flite
-DEB_COMMANDS := espeak-ng flite
+DEB_PACKAGES := espeak-ng flite chromium
 DEMO ?= full
 EXP ?= exp/demo
 ARGS ?=

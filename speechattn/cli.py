@@ -17,10 +17,23 @@ __all__ = ["SUBCOMMANDS", "main"]
 class Subcommand(NamedTuple):
     module: str
     summary: str
+    function: str = "main"
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "corpus": Subcommand("speechattn.data.corpus", "synthesize the offline speech corpus"),
+    "prepare": Subcommand("speechattn.commands", "prepare asr|tts data: manifests, vocab, stats",
+                          "prepare_main"),
+    "train": Subcommand("speechattn.commands", "train asr|tts from a config (resumable)",
+                        "train_main"),
+    "score": Subcommand("speechattn.asr.infer", "decode an ASR manifest and score WER/CER"),
+    "transcribe": Subcommand("speechattn.commands", "print the transcript of audio files",
+                             "transcribe_main"),
+    "synthesize": Subcommand("speechattn.commands", "speak a text to a WAV + alignment PNG",
+                             "synthesize_main"),
+    "plot": Subcommand("speechattn.commands", "plot training curves or an attention matrix",
+                       "plot_main"),
+    "report": Subcommand("speechattn.report", "write an experiment's self-contained report.html"),
     "demo": Subcommand("speechattn.demo", "run everything end to end on the offline corpus"),
 }
 
@@ -56,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    module = importlib.import_module(SUBCOMMANDS[name].module)
+    sub = SUBCOMMANDS[name]
+    entry = getattr(importlib.import_module(sub.module), sub.function)
     try:
-        return int(module.main(rest) or 0)
+        return int(entry(rest) or 0)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         # Expected user-facing failures: one clear line, no traceback.
         print(f"speechattn {name}: error: {error}", file=sys.stderr)

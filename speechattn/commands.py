@@ -1,0 +1,96 @@
+"""Subcommands of ``speechattn`` that are not a recipe step of their own: transcribe, synthesize,
+plot, and the ``asr``/``tts`` switch in front of prepare and train."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["prepare_main", "train_main", "transcribe_main", "synthesize_main", "plot_main"]
+
+DIRECTIONS = {
+    "prepare": {"asr": "speechattn.data.librispeech", "tts": "speechattn.tts.prepare"},
+    "train": {"asr": "speechattn.asr.training", "tts": "speechattn.tts.training"},
+}
+
+
+def _by_direction(command: str, argv: list[str]) -> int:
+    choices = DIRECTIONS[command]
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: speechattn {command} {{{','.join(choices)}}} [options]\n\n"
+              f"{command} for speech recognition (asr) or synthesis (tts); "
+              f"'speechattn {command} asr --help' lists the options")
+        return 0 if argv else 2
+    if argv[0] not in choices:
+        print(f"speechattn {command}: choose one of {sorted(choices)}, got {argv[0]!r}", file=sys.stderr)
+        return 2
+    return int(importlib.import_module(choices[argv[0]]).main(argv[1:]) or 0)
+
+
+def prepare_main(argv: list[str] | None = None) -> int:
+    return _by_direction("prepare", list(argv or []))
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    return _by_direction("train", list(argv or []))
+
+
+def transcribe_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="speechattn transcribe",
+                                     description="Print the transcript of each audio file.")
+    parser.add_argument("--model", required=True, type=Path, help="ASR experiment folder")
+    parser.add_argument("--beam", type=int, default=None, help="beam size (default: the model's)")
+    parser.add_argument("audio", nargs="+", type=Path, help="wav/flac/ogg files")
+    args = parser.parse_args(argv)
+    from speechattn.api import ASR
+
+    asr = ASR.load(args.model)
+    for path in args.audio:
+        print(f"{path}\t{asr.transcribe(path, beam_size=args.beam)}", flush=True)
+    return 0
+
+
+def synthesize_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="speechattn synthesize",
+                                     description="Speak a text: writes a WAV and an alignment PNG.")
+    parser.add_argument("--model", required=True, type=Path, help="TTS experiment folder")
+    parser.add_argument("text", help="the text to speak")
+    parser.add_argument("-o", "--output", type=Path, default=Path("speech.wav"), help="WAV file")
+    args = parser.parse_args(argv)
+    from speechattn.api import TTS
+
+    tts = TTS.load(args.model)
+    speech = tts.synthesize(args.text)
+    wav, png = tts.save(speech, args.output)
+    info = {k: speech.info[k] for k in ("duration", "stop_reason") if k in speech.info}
+    print(f"{wav}\t{png}\t{json.dumps(info)}")
+    return 0
+
+
+def plot_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="speechattn plot",
+        description="Plot training curves of an experiment (from EXP/log.jsonl) or an attention "
+        "matrix saved as .npy (decoder steps x encoder frames).")
+    parser.add_argument("source", type=Path, help="experiment folder or .npy attention matrix")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="PNG file")
+    parser.add_argument("--title", default=None)
+    args = parser.parse_args(argv)
+    from speechattn import plot
+
+    if args.source.suffix == ".npy":
+        import numpy as np
+
+        plot.plot_alignment(np.load(args.source), args.output, title=args.title, measures=True)
+    else:
+        from speechattn.report import training_curves
+
+        series = training_curves(args.source)
+        if not series:
+            raise FileNotFoundError(f"{args.source / 'log.jsonl'}: no training log to plot")
+        plot.plot_curves(series, args.output, title=args.title or str(args.source))
+    print(args.output)
+    return 0
