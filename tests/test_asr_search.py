@@ -115,3 +115,49 @@ def test_ctc_prefix_scores_match_brute_force_and_ctc_loss():
                          torch.tensor([length]), torch.tensor([3]), blank=blank, reduction="sum")
         assert float(state.psi[row] + delta[row, eos]) == pytest.approx(-float(nll), abs=1e-5)
     assert torch.all(delta[:, blank] == float("-inf"))
+
+
+class _BigramStub:
+    """A stand-in for LAS whose next-token distribution depends only on the previous token."""
+
+    has_ctc = False
+
+    def __init__(self, table: dict[int, dict[int, float]], vocab: int = 8):
+        self.logits = torch.full((vocab, vocab), -30.0)
+        for previous, nexts in table.items():
+            for token, prob in nexts.items():
+                self.logits[previous, token] = math.log(prob)
+
+    def encode(self, features, lengths):
+        from speechattn.asr.model import SpeechMemory
+
+        memory = features.new_zeros(features.shape[0], 4, 2)
+        return SpeechMemory(memory, torch.full_like(lengths, 4), torch.ones(features.shape[0], 4, dtype=torch.bool), memory)
+
+    def initial_state(self, speech):
+        from speechattn.nn.attention import AttentionState
+        from speechattn.nn.decoder import DecoderState
+
+        n = speech.memory.shape[0]
+        zeros = torch.zeros(n, 4)
+        return DecoderState(torch.zeros(1, n, 1), torch.zeros(1, n, 1), torch.zeros(n, 2), AttentionState(zeros, zeros))
+
+    def step(self, tokens, speech, state):
+        return self.logits[tokens], torch.full((len(tokens), 4), 0.25), state
+
+
+def test_unlikely_early_endings_do_not_stop_the_beam():
+    """With a tiny vocabulary, junk EOS extensions rank in the top K at every step; they must not
+    end the search before the likely hypothesis (greedy's 4 5 6 7) is finished."""
+    stub = _BigramStub({
+        EOS: {4: 0.9, EOS: 0.05, 5: 0.05},
+        4: {5: 0.9, EOS: 0.06, 6: 0.04},
+        5: {6: 0.9, EOS: 0.06, 4: 0.04},
+        6: {7: 0.9, EOS: 0.06, 5: 0.04},
+        7: {EOS: 0.95, 4: 0.05},
+    })  # fmt: skip
+    features, lengths = torch.zeros(2, 8, 1), torch.tensor([8, 8])
+    greedy = greedy_search(stub, features, lengths)
+    for beam in (1, 3, 5):
+        hyps = beam_search(stub, features, lengths, SearchConfig(beam_size=beam))
+        assert [h.tokens for h in hyps] == [g.tokens for g in greedy] == [[4, 5, 6, 7]] * 2

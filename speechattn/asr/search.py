@@ -12,11 +12,12 @@ Beam search decodes several utterances x beams in one batched decoder step. Each
 1. every alive row scores all V extensions: ``(1 - w) log p_att(c) + w * delta_ctc(c)``, with
    ``w = ctc_weight`` and ``delta_ctc`` from :class:`~speechattn.asr.ctc_prefix.CTCPrefixScorer`
    (joint scoring needs a model with a CTC head; ``w = 0`` skips it);
-2. the K best non-EOS extensions per utterance stay alive (the beam is always full); an EOS
-   extension that scores at least as well as the K-th of those becomes a finished hypothesis;
-3. an utterance ends when it has K finished hypotheses, when its best alive score has fallen
-   ``end_threshold`` below its best finished one (raw scores only fall as hypotheses grow), or at
-   its length bound. Ended utterances leave the batch, so long ones do not slow short ones.
+2. the K best extensions per utterance are kept; those that are EOS become finished hypotheses
+   and leave the beam (it refills to K at the next step);
+3. an utterance ends when no hypothesis is alive, when no alive hypothesis can beat the best
+   finished one any more (see :func:`_utterance_done`), when the alive ones trail the best finished
+   raw score by ``end_threshold`` nats, or at its length bound. Ended utterances leave the batch,
+   so long ones do not slow short ones.
 
 Finished hypotheses are ranked by ``score / length ** length_penalty`` (length = characters + EOS).
 With ``beam_size=1`` and ``ctc_weight=0`` beam search returns exactly the greedy hypothesis.
@@ -217,16 +218,19 @@ def beam_search(
     while len(beams.utt) > 0:
         total, weights, state, delta, r_next = _extension_scores(model, beams, config)
         batch, _, vocab = total.shape
-        eos_scores = total[:, :, EOS].clone()  # (b, K)
-        total[:, :, EOS] = _NEG_INF
+        eos_scores = total[:, :, EOS]  # (b, K) each alive hypothesis ending now
         top_scores, top_index = total.view(batch, beam * vocab).topk(beam, dim=1)  # (b, K)
+        origin = top_index // vocab  # (b, K) beam each extension comes from
+        tokens = top_index % vocab  # (b, K)
+        is_eos = tokens == EOS
+        ends = torch.zeros_like(origin).scatter_add_(1, origin, is_eos.long()) > 0  # (b, K) by origin
         last_step = (step + 1 >= beams.limit).to(total.device)  # (b,)
-        ends = (eos_scores >= top_scores[:, -1:]) | last_step.unsqueeze(1)  # (b, K)
+        ends |= last_step.unsqueeze(1)  # at its bound every hypothesis ends
         ends &= torch.isfinite(eos_scores)
         _collect(finished, beams, ends, eos_scores, weights, step, config)
-        # Advance the K best non-EOS extensions of every utterance.
-        origin = top_index // vocab  # (b, K) beam each extension comes from
-        tokens = (top_index % vocab).reshape(-1)  # (N,)
+        # EOS extensions have left the beam: their slots are dead until refilled next step.
+        alive_scores = top_scores.masked_fill(is_eos, _NEG_INF)
+        tokens = tokens.reshape(-1)  # (N,)
         rows = (torch.arange(batch, device=total.device).unsqueeze(1) * beam + origin).reshape(-1)
         attention = None
         if beams.attention is not None:
@@ -235,7 +239,7 @@ def beam_search(
         if beams.scorer is not None:
             ctc = beams.scorer.advance(r_next, delta, beams.ctc, rows, tokens)
         beams = beams._replace(
-            state=state.select(rows), tokens=tokens, attention=attention, scores=top_scores,
+            state=state.select(rows), tokens=tokens, attention=attention, scores=alive_scores,
             history=torch.cat([beams.history[rows], tokens.unsqueeze(1)], dim=1), ctc=ctc,
         )  # fmt: skip
         step += 1
@@ -247,7 +251,7 @@ def beam_search(
 
 def _collect(finished, beams: _Beams, ends: Tensor, eos_scores: Tensor, weights: Tensor,
              step: int, config: SearchConfig) -> None:
-    """Move the EOS extensions marked in ``ends`` (b, K) into ``finished``."""
+    """Move the EOS extensions of the beams marked in ``ends`` (b, K) into ``finished``."""
     beam = config.beam_size
     for b, k in torch.nonzero(ends).tolist():
         row = b * beam + k
@@ -263,18 +267,25 @@ def _collect(finished, beams: _Beams, ends: Tensor, eos_scores: Tensor, weights:
 
 
 def _utterance_done(finished, beams: _Beams, last_step: Tensor, config: SearchConfig) -> Tensor:
-    """(b,) bool: utterances that need no more steps."""
+    """(b,) bool: utterances that need no more steps.
+
+    Besides the bound: no alive hypothesis left; or none can still win, because a raw score only
+    falls as a hypothesis grows and its length is at most the bound, so ``raw / bound ** penalty``
+    bounds its final normalized score; or the alive ones trail the best finished raw score by more
+    than ``end_threshold``.
+    """
     done = last_step.clone()
-    best_alive = beams.scores.max(dim=1).values.cpu()  # (b,)
+    best_alive = beams.scores.max(dim=1).values.cpu().tolist()  # (b,)
     for b, utt in enumerate(beams.utt.tolist()):
         hyps = finished[utt]
-        if not hyps:
-            continue
-        best_raw = max(h[1] for h in hyps)
-        if len(hyps) >= config.beam_size or best_alive[b] < best_raw - config.end_threshold:
+        if not math.isfinite(best_alive[b]):
             done[b] = True
-        if not math.isfinite(float(best_alive[b])):
-            done[b] = True
+        elif hyps:
+            best_normalized = max(h[0] for h in hyps)
+            best_raw = max(h[1] for h in hyps)
+            ceiling = best_alive[b] / float(beams.limit[b]) ** config.length_penalty
+            if best_normalized >= ceiling or best_alive[b] < best_raw - config.end_threshold:
+                done[b] = True
     return done
 
 
