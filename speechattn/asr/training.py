@@ -19,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+import torch
+
 from speechattn.asr.data import ASRDataset, spread
 from speechattn.asr.recipe import (
     ASRRecipeConfig,
@@ -77,6 +79,7 @@ def train_asr(config: ASRRecipeConfig, data_dir: str | os.PathLike, exp_dir: str
         _check_resumable(config, exp_dir)
         copy_data_files(data_dir, exp_dir)
         save_config(config, exp_dir / "config.yaml")
+    torch.manual_seed(config.train.seed)  # the model's initial weights follow train.seed too
     task = build_task(config, data_dir)
     log.info("model: %.2fM parameters; %d training / %d validation utterances",
              sum(p.numel() for p in task.model.parameters()) / 1e6,
