@@ -30,13 +30,15 @@ class Mode:
     corpus_size: str
     asr_config: str
     tts_config: str
+    beam: int
+    tts_sentences: int
     note: str
 
 
 MODES = {
-    "full": Mode("small", "offline", "offline", ""),
-    "quick": Mode("mini", "tiny", "tiny", "quick mode: tiny models on the mini corpus, the numbers "
-                  "below show the pipeline works and are not meaningful"),
+    "full": Mode("small", "offline", "offline", 10, 20, ""),
+    "quick": Mode("mini", "tiny", "tiny", 4, 4, "quick mode: tiny models trained for minutes on "
+                  "the mini corpus; the numbers show the pipeline works and are not meaningful"),
 }
 
 
@@ -58,14 +60,83 @@ class DemoContext:
         return self.data / f"offline-{self.settings.corpus_size}"
 
 
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+ASR_TEST_SPLITS = ("test", "test-unseen-voice")
+
+
+def _run(module: str, argv: list[str]) -> None:
+    """Call a recipe step's ``main(argv)``; a non-zero exit stops the demo at this stage."""
+    import importlib
+
+    code = importlib.import_module(module).main([str(a) for a in argv])
+    if code:
+        raise RuntimeError(f"{module} {' '.join(map(str, argv))} exited with {code}")
+
+
 def stage_corpus(ctx: DemoContext) -> None:
     from speechattn.data.corpus import build_corpus
 
     build_corpus(ctx.corpus, size=ctx.settings.corpus_size, seed=0, jobs=ctx.jobs)
 
 
+def stage_asr_prepare(ctx: DemoContext) -> None:
+    _run("speechattn.data.librispeech", [
+        "--subsets", "train", "dev", *ASR_TEST_SPLITS, "--librispeech-dir", ctx.corpus / "asr",
+        "--out", ctx.exp / "data" / "asr"])
+
+
+def stage_asr_train(ctx: DemoContext) -> None:
+    config = RECIPES / "asr" / "conf" / f"{ctx.settings.asr_config}.yaml"
+    _run("speechattn.asr.training", [
+        "--config", config, "--data", ctx.exp / "data" / "asr", "--exp", ctx.exp / "asr"])
+
+
+def stage_asr_decode(ctx: DemoContext) -> None:
+    for split in ASR_TEST_SPLITS:
+        _run("speechattn.asr.infer", [
+            "--exp", ctx.exp / "asr", "--manifest", ctx.exp / "data" / "asr" / f"{split}.jsonl",
+            "--beam", ctx.settings.beam, "--plot", 6, "--out", ctx.exp / "asr" / "decode" / split,
+            "--no-progress"])
+
+
+def stage_tts_prepare(ctx: DemoContext) -> None:
+    _run("speechattn.tts.prepare", [
+        "--ljspeech-dir", ctx.corpus / "tts", "--out", ctx.exp / "data" / "tts", "--no-progress"])
+
+
+def stage_tts_train(ctx: DemoContext) -> None:
+    config = RECIPES / "tts" / "conf" / f"{ctx.settings.tts_config}.yaml"
+    _run("speechattn.tts.training", [
+        "--config", config, "--data", ctx.exp / "data" / "tts", "--exp", ctx.exp / "tts"])
+
+
+def stage_tts_synthesize(ctx: DemoContext) -> None:
+    from speechattn.data.manifest import atomic_write_text, read_manifest
+
+    rows = read_manifest(ctx.exp / "data" / "tts" / "test.jsonl")[: ctx.settings.tts_sentences]
+    texts = ctx.exp / "tts" / "test_sentences.txt"
+    atomic_write_text(texts, "".join(row["text"] + "\n" for row in rows))
+    _run("speechattn.tts.synthesize_cli", [
+        "--exp", ctx.exp / "tts", "--text-file", texts, "--out", ctx.exp / "tts" / "synth"])
+
+
+def stage_report(ctx: DemoContext) -> None:
+    from speechattn.demo_results import write_results
+    from speechattn.report import build_report
+
+    write_results(ctx.exp, ctx.settings.note)
+    build_report(ctx.exp)
+
+
 STAGES: dict[str, Callable[[DemoContext], None]] = {
     "corpus": stage_corpus,
+    "asr-prepare": stage_asr_prepare,
+    "asr-train": stage_asr_train,
+    "asr-decode": stage_asr_decode,
+    "tts-prepare": stage_tts_prepare,
+    "tts-train": stage_tts_train,
+    "tts-synthesize": stage_tts_synthesize,
+    "report": stage_report,
 }
 
 
@@ -120,4 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     if ctx.settings.note:
         log.info(ctx.settings.note)
     run_demo(ctx, args.stage, args.stop_stage)
+    results, report = ctx.exp / "results.md", ctx.exp / "report.html"
+    if results.is_file() and report.is_file():
+        print(results.read_text(encoding="utf-8"))
+        print(f"report: {report.resolve()}")
     return 0

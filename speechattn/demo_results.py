@@ -1,0 +1,116 @@
+"""The demo's closing table: WER/CER per split, TTS intelligibility and alignment, timings.
+
+Written to ``EXP/results.md`` (and ``results.json``) from the files the stages left behind, so the
+table can be regenerated at any time: ``python -m speechattn.demo_results exp/demo``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["collect_results", "format_results", "write_results", "tts_intelligibility"]
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def tts_intelligibility(exp: Path) -> dict[str, float] | None:
+    """CER/WER of the demo's own ASR model on the synthesized held-out sentences.
+
+    The synthesized 22.05 kHz audio is resampled to the recognizer's rate. Cached in
+    ``tts/synth/intelligibility.json``.
+    """
+    cache = exp / "tts" / "synth" / "intelligibility.json"
+    if cache.is_file():
+        return _load(cache)
+    summary = _load(exp / "tts" / "synth" / "summary.json")
+    if not summary or not (exp / "asr" / "best.pt").is_file():
+        return None
+    from speechattn.api import ASR
+    from speechattn.metrics import error_rates
+    from speechattn.text import normalize_asr
+
+    asr = ASR.load(exp / "asr")
+    items = summary["utterances"]
+    refs = [normalize_asr(item["text"]) for item in items]
+    hyps = [asr.transcribe(exp / "tts" / "synth" / item["wav"]) for item in items]
+    rates = error_rates(refs, hyps)
+    result = {"cer": rates.cer, "wer": rates.wer, "sentences": len(items)}
+    cache.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return result
+
+
+def collect_results(exp: str | Path) -> dict[str, Any]:
+    exp = Path(exp)
+    results: dict[str, Any] = {"asr": {}, "tts": {}, "stages": {}}
+    for summary_path in sorted((exp / "asr" / "decode").glob("*/summary.json")):
+        summary = _load(summary_path) or {}
+        align = summary.get("alignment", {})
+        results["asr"][summary_path.parent.name] = {
+            "wer": summary.get("wer"), "cer": summary.get("cer"),
+            "utterances": summary.get("utterances"), "rtf": summary.get("rtf"),
+            "focus_rate": align.get("focus_rate_mean"), "monotonicity": align.get("monotonicity_mean"),
+        }
+    synth = _load(exp / "tts" / "synth" / "summary.json")
+    if synth:
+        items = synth["utterances"]
+        results["tts"] = {
+            "sentences": len(items),
+            "focus_rate": sum(i["focus_rate"] for i in items) / max(len(items), 1),
+            "monotonicity": sum(i["monotonicity"] for i in items) / max(len(items), 1),
+            "rtf": synth.get("rtf"),
+            "reached_cap": len(synth.get("reached_cap", [])),
+            "intelligibility": tts_intelligibility(exp),
+        }
+    for stamp in sorted((exp / "stages").glob("*.done")):
+        results["stages"][stamp.stem] = (_load(stamp) or {}).get("seconds")
+    return results
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def format_results(results: dict[str, Any], note: str = "") -> str:
+    lines = ["| ASR split | WER | CER | focus rate | monotonicity | RTF |", "|---|---|---|---|---|---|"]
+    for split, r in results["asr"].items():
+        lines.append(f"| {split} | {_pct(r['wer'])} | {_pct(r['cer'])} | {_num(r['focus_rate'])} "
+                     f"| {_num(r['monotonicity'])} | {_num(r['rtf'])} |")
+    tts = results["tts"]
+    if tts:
+        intel = tts.get("intelligibility") or {}
+        lines += ["", "| TTS held-out | sentences | our-ASR WER | our-ASR CER | focus rate "
+                  "| monotonicity | RTF | hit step cap |", "|---|---|---|---|---|---|---|---|",
+                  f"| synthesized | {tts['sentences']} | {_pct(intel.get('wer'))} "
+                  f"| {_pct(intel.get('cer'))} | {_num(tts['focus_rate'])} | {_num(tts['monotonicity'])} "
+                  f"| {_num(tts['rtf'])} | {tts['reached_cap']} |"]
+    if results["stages"]:
+        timings = ", ".join(f"{k} {v:.0f} s" for k, v in results["stages"].items() if v is not None)
+        lines += ["", f"Stage timings: {timings}"]
+    if note:
+        lines += ["", f"Note: {note}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(exp: str | Path, note: str = "") -> str:
+    exp = Path(exp)
+    results = collect_results(exp)
+    table = format_results(results, note)
+    (exp / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    (exp / "results.md").write_text(table, encoding="utf-8")
+    return table
+
+
+if __name__ == "__main__":
+    print(write_results(sys.argv[1] if len(sys.argv) > 1 else "exp/demo"))
