@@ -44,6 +44,7 @@ __all__ = [
     "normalize_tts",
     "number_to_words",
     "ordinal_to_words",
+    "year_to_words",
 ]
 
 _log = logging.getLogger(__name__)
@@ -291,8 +292,14 @@ def ordinal_to_words(n: int) -> str:
     return " ".join([*head, last])
 
 
-def _year_to_words(year: int) -> str:
-    """1984 -> nineteen eighty four, 1900 -> nineteen hundred, 1905 -> nineteen oh five."""
+def year_to_words(year: int) -> str:
+    """Read a year as people say it; 2000-2009 and numbers outside 1000-9999 read as numbers.
+
+    >>> [year_to_words(y) for y in (1905, 1900, 1999, 2000, 2007, 2024)]
+    ['nineteen oh five', 'nineteen hundred', 'nineteen ninety nine', 'two thousand', 'two thousand seven', 'twenty twenty four']
+    """
+    if 2000 <= year <= 2009 or not 1000 <= year <= 9999:
+        return number_to_words(year)
     century, rest = divmod(year, 100)
     if rest == 0:
         return f"{number_to_words(century)} hundred"
@@ -331,7 +338,7 @@ def _money_words(match: re.Match) -> str:
 
 def _integer_words(token: str, read_years: bool) -> str:
     if read_years and _is_year(token):
-        return _year_to_words(int(token))
+        return year_to_words(int(token))
     if len(token) > 1 and token.startswith("0"):
         return _digits_to_words(token)  # codes such as 007 are read digit by digit
     return number_to_words(int(token))

@@ -31,6 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from speechattn.text import number_to_words, ordinal_to_words, year_to_words
+
 __all__ = [
     "MAX_WORDS",
     "MIN_WORDS",
@@ -42,10 +44,7 @@ __all__ = [
     "build_lexicon",
     "generate_sentences",
     "normalize_text",
-    "number_to_words",
-    "ordinal_to_words",
     "to_transcript",
-    "year_to_words",
 ]
 
 MIN_WORDS = 3
@@ -56,80 +55,8 @@ T = TypeVar("T")
 # Numbers and normalization
 # ---------------------------------------------------------------------------------------------
 
-_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen"
-).split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_SCALES = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"))
-_ORDINAL_IRREGULAR = {
-    "one": "first",
-    "two": "second",
-    "three": "third",
-    "five": "fifth",
-    "eight": "eighth",
-    "nine": "ninth",
-    "twelve": "twelfth",
-}
+# Number words live once, in speechattn.text; the corpus reuses them.
 _ABBREVIATIONS = {"Mr.": "Mister", "Mrs.": "Missus", "Dr.": "Doctor", "Prof.": "Professor"}
-
-
-def number_to_words(n: int) -> str:
-    """Spell a non-negative integer the American way, without "and" or hyphens.
-
-    >>> number_to_words(42)
-    'forty two'
-    >>> number_to_words(1_000_305)
-    'one million three hundred five'
-    """
-    if not isinstance(n, int) or n < 0 or n >= 10**12:
-        raise ValueError(f"number_to_words: {n!r} is not an integer in [0, 10**12)")
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        return _TENS[tens] + (f" {_ONES[ones]}" if ones else "")
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        return f"{_ONES[hundreds]} hundred" + (f" {number_to_words(rest)}" if rest else "")
-    for scale, name in _SCALES:
-        if n >= scale:
-            head, rest = divmod(n, scale)
-            return f"{number_to_words(head)} {name}" + (f" {number_to_words(rest)}" if rest else "")
-    raise AssertionError("unreachable")
-
-
-def ordinal_to_words(n: int) -> str:
-    """Spell an ordinal.
-
-    >>> [ordinal_to_words(n) for n in (3, 12, 21, 40)]
-    ['third', 'twelfth', 'twenty first', 'fortieth']
-    """
-    words = number_to_words(n).split()
-    last = words[-1]
-    if last in _ORDINAL_IRREGULAR:
-        words[-1] = _ORDINAL_IRREGULAR[last]
-    elif last.endswith("y"):
-        words[-1] = last[:-1] + "ieth"
-    else:
-        words[-1] = last + "th"
-    return " ".join(words)
-
-
-def year_to_words(year: int) -> str:
-    """Read a year as people say it.
-
-    >>> [year_to_words(y) for y in (1905, 1999, 2000, 2007, 2024)]
-    ['nineteen oh five', 'nineteen ninety nine', 'two thousand', 'two thousand seven', 'twenty twenty four']
-    """
-    if 2000 <= year <= 2009 or year < 1000 or year > 9999:
-        return number_to_words(year)
-    century, rest = divmod(year, 100)
-    if rest == 0:
-        return f"{number_to_words(century)} hundred"
-    if rest < 10:
-        return f"{number_to_words(century)} oh {_ONES[rest]}"
-    return f"{number_to_words(century)} {number_to_words(rest)}"
 
 
 def _plain_number(match: re.Match[str]) -> str:
