@@ -1,0 +1,132 @@
+"""Tests for speechattn/asr/data.py: unusual audio in a manifest is skipped or converted, runs complete."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speechattn.asr import training
+from speechattn.asr.data import ASRDataset, FeatureFrontEnd, spread
+from speechattn.asr.infer import run_decode
+from speechattn.asr.inference import LoadedASR
+from speechattn.asr.model import LAS
+from speechattn.asr.recipe import ASRRecipeConfig
+from speechattn.asr.scoring import score_hypotheses
+from speechattn.audio import FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, resample
+from speechattn.config import resolve_config
+from speechattn.data.manifest import write_manifest
+from speechattn.text import EOS, Vocab
+
+RATE = 16000
+TEXT = "A CAB"
+TINY = "recipes/asr/conf/tiny.yaml"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small models run faster on one thread, and far faster when other processes share the CPUs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _tone(seconds: float, rate: int = RATE, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.3 * np.sin(2 * math.pi * 440 * t) + 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    return np.stack([wave] * channels, axis=1) if channels > 1 else wave
+
+
+@pytest.fixture()
+def odd_manifest(tmp_path):
+    """Rows for good, stereo, 8 kHz, NaN, corrupt, empty, zero-length, too short and missing audio."""
+    sf.write(tmp_path / "good.wav", _tone(1.0), RATE)
+    sf.write(tmp_path / "stereo.flac", _tone(1.0, channels=2) * [1.0, 0.25], RATE)
+    sf.write(tmp_path / "rate8k.wav", _tone(1.0, rate=8000), 8000)
+    nan = _tone(1.0).astype(np.float32)
+    nan[5000] = np.nan
+    sf.write(tmp_path / "nan.wav", nan, RATE, subtype="FLOAT")
+    (tmp_path / "corrupt.flac").write_bytes(b"fLaC" + bytes(range(256)) * 8)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    sf.write(tmp_path / "zero.wav", np.zeros(0, dtype=np.float32), RATE)
+    sf.write(tmp_path / "short.wav", _tone(0.005), RATE)
+    names = ["good.wav", "stereo.flac", "rate8k.wav", "nan.wav", "corrupt.flac", "empty.wav",
+             "zero.wav", "short.wav", "missing.wav"]  # fmt: skip
+    rows = [{"id": n.split(".")[0], "audio": str(tmp_path / n), "duration": 1.0, "text": TEXT}
+            for n in names]  # fmt: skip
+    log_mel = LogMel(FeatureConfig())
+    mean, std = compute_cmvn([log_mel(torch.from_numpy(_tone(1.0)).float())])
+    return rows, Vocab.build([TEXT]), GlobalCMVN(mean, std)
+
+
+def test_unusable_audio_is_skipped_with_reasons(odd_manifest):
+    rows, vocab, cmvn = odd_manifest
+    dataset = ASRDataset(rows, vocab, FeatureFrontEnd(FeatureConfig(), cmvn), "odd.jsonl")
+    assert [r["id"] for r in dataset.rows] == ["good", "stereo", "rate8k", "nan"]
+    reasons = dict(dataset.skipped)
+    assert set(reasons) == {"corrupt", "empty", "zero", "short", "missing"}
+    assert "unreadable" in reasons["corrupt"] and "empty" in reasons["empty"]
+    assert "zero-length" in reasons["zero"] and "too short" in reasons["short"]
+    assert "missing" in reasons["missing"]
+
+
+def test_stereo_and_other_rates_are_converted(odd_manifest):
+    rows, vocab, cmvn = odd_manifest
+    frontend = FeatureFrontEnd(FeatureConfig(), cmvn)
+    dataset = ASRDataset(rows, vocab, frontend, "odd.jsonl", cache=False)
+    good, stereo, rate8k = (dataset.features(i) for i in range(3))
+    assert good.shape == (101, 80) and dataset.lengths[:3] == [101, 101, 101]
+    channels, _ = sf.read(rows[1]["audio"], dtype="float32")  # (S, 2)
+    torch.testing.assert_close(stereo, frontend(torch.from_numpy(channels.mean(axis=1))))
+    narrow, _ = sf.read(rows[2]["audio"], dtype="float32")
+    expected = frontend(resample(torch.from_numpy(narrow), 8000, RATE))
+    torch.testing.assert_close(rate8k, expected)  # resampled to 16 kHz before the features
+
+
+def test_audio_failing_at_load_is_dropped_from_batches(odd_manifest):
+    rows, vocab, cmvn = odd_manifest
+    dataset = ASRDataset(rows, vocab, FeatureFrontEnd(FeatureConfig(), cmvn), "odd.jsonl")
+    batch = dataset.batch([0, 1, 2, 3])
+    assert batch.ids == ["good", "stereo", "rate8k"]  # "nan" holds NaN samples
+    assert batch.features.shape == (3, 101, 80) and batch.lengths.tolist() == [101] * 3
+    assert batch.targets[0].tolist() == vocab.encode(TEXT) + [EOS]
+    assert dataset.batch([3]).ids == ["good"]  # a stand-in keeps a training step fed
+    assert dataset.batch([3], stand_in=False) is None
+
+
+def test_decode_and_score_complete_on_odd_manifest(odd_manifest, tmp_path):
+    rows, vocab, cmvn = odd_manifest
+    config = resolve_config(ASRRecipeConfig, TINY, ["search.max_length_offset=3"])
+    torch.manual_seed(0)
+    asr = LoadedASR(LAS(config.model, len(vocab)).eval(), vocab, cmvn, config)
+    out = tmp_path / "decode"
+    record = run_decode(asr, rows, config.search, out, plot=1, progress=False)
+    assert record["utterances"] == 3
+    assert {s["id"] for s in record["skipped"]} == {"corrupt", "empty", "zero", "short", "missing", "nan"}
+    assert len((out / "hyp.txt").read_text().splitlines()) == 3
+    summary = score_hypotheses(out, record)
+    assert summary["utterances"] == 3 and summary["cer"] >= 0
+    assert len(list((out / "alignments").glob("*.png"))) == 1
+
+
+def test_training_run_completes_on_odd_manifest(odd_manifest, tmp_path):
+    rows, vocab, cmvn = odd_manifest
+    data = tmp_path / "data"
+    for split in ("train", "dev"):
+        write_manifest(data / f"{split}.jsonl", rows)
+    vocab.save(data / "vocab.json")
+    cmvn.save(data / "cmvn.json")
+    exp = tmp_path / "exp"
+    argv = ["--config", TINY, "--data", str(data), "--exp", str(exp),
+            "train.max_steps=2", "train.progress=false", "search.max_length_offset=3"]  # fmt: skip
+    assert training.main(argv) == 0
+    valid = [json.loads(line) for line in (exp / "log.jsonl").read_text().splitlines()]
+    assert valid[-1]["split"] == "valid" and valid[-1]["utterances"] == 3.0
+
+
+def test_spread_picks_evenly():
+    assert spread(list(range(5)), 10) == [0, 1, 2, 3, 4]
+    assert spread(list(range(100)), 4) == [0, 25, 50, 75]

@@ -1,0 +1,101 @@
+"""Tests for speechattn/asr/inference.py and infer.py: loading checks, transcribe, --audio mode."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speechattn.asr import infer
+from speechattn.asr.inference import load_asr, transcribe
+from speechattn.asr.model import LAS
+from speechattn.asr.recipe import ASRRecipeConfig
+from speechattn.audio import GlobalCMVN
+from speechattn.config import resolve_config, save_config
+from speechattn.text import Vocab
+
+TINY = "recipes/asr/conf/tiny.yaml"
+
+
+def make_exp(path, overrides=()):
+    """An untrained experiment folder, laid out as train writes it."""
+    config = resolve_config(ASRRecipeConfig, TINY, ["search.max_length_offset=3", *overrides])
+    vocab = Vocab.build(["HELLO WORLD"])
+    torch.manual_seed(0)
+    model = LAS(config.model, len(vocab))
+    path.mkdir(parents=True, exist_ok=True)
+    save_config(config, path / "config.yaml")
+    vocab.save(path / "vocab.json")
+    GlobalCMVN(torch.zeros(80), torch.ones(80)).save(path / "cmvn.json")
+    torch.save({"model": model.state_dict(), "step": 0}, path / "best.pt")
+    return path
+
+
+def test_load_asr_returns_eval_model_vocab_cmvn_config(tmp_path):
+    model, vocab, cmvn, config = load_asr(make_exp(tmp_path / "exp"))
+    assert not model.training and model.vocab_size == len(vocab) == 4 + len(" DEHLORW")
+    assert cmvn.mean.shape == (80,) and config.model.encoder.hidden_dim == 32
+
+
+def test_load_asr_errors_name_the_file_and_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere: experiment folder not found"):
+        load_asr(tmp_path / "nowhere")
+    exp = make_exp(tmp_path / "exp")
+    (exp / "vocab.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"vocab.json: vocabulary not found"):
+        load_asr(exp)
+    exp = make_exp(tmp_path / "truncated")
+    (exp / "best.pt").write_bytes((exp / "best.pt").read_bytes()[:100])
+    with pytest.raises(ValueError, match="best.pt: not a loadable speechattn checkpoint"):
+        load_asr(exp)
+    exp = make_exp(tmp_path / "other")
+    make_exp(tmp_path / "bigger", ["model.decoder.hidden_dim=24"])
+    with pytest.raises(ValueError, match="weights do not fit the model"):
+        load_asr(exp, checkpoint=tmp_path / "bigger" / "best.pt")
+    (exp / "best.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="no best.pt and no checkpoints"):
+        load_asr(exp)
+    (exp / "config.yaml").write_text("model:\n  bogus_key: 1\n")
+    with pytest.raises(ValueError, match="config.yaml: not an ASR recipe config"):
+        load_asr(exp)
+
+
+def test_checkpoint_with_pickled_code_is_refused(tmp_path):
+    exp = make_exp(tmp_path / "exp")
+    torch.save({"model": {}, "evil": object.__new__(Vocab)}, exp / "best.pt")
+    with pytest.raises(ValueError, match="not a loadable speechattn checkpoint"):
+        load_asr(exp)
+
+
+def test_transcribe_tensors_and_files_match(tmp_path):
+    asr = load_asr(make_exp(tmp_path / "exp"))
+    rng = np.random.default_rng(0)
+    waves = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (8000, 16000, 3000)]
+    paths = []
+    for i, wave in enumerate(waves):
+        sf.write(tmp_path / f"{i}.wav", wave, 16000, subtype="FLOAT")
+        paths.append(tmp_path / f"{i}.wav")
+    from_tensors = transcribe(asr, [torch.from_numpy(w) for w in waves])
+    assert from_tensors == transcribe(asr, paths)
+    assert all(isinstance(t, str) for t in from_tensors) and len(from_tensors) == 3
+    alone = [transcribe(asr, [p])[0] for p in paths]
+    assert alone == from_tensors  # batching does not change the result
+
+
+def test_infer_audio_mode_writes_hypotheses_without_scoring(tmp_path, capsys):
+    exp = make_exp(tmp_path / "exp")
+    sf.write(tmp_path / "a.wav", np.zeros(8000, dtype=np.float32), 16000)
+    (tmp_path / "bad.flac").write_bytes(b"not audio")
+    out = tmp_path / "out"
+    code = infer.main(["--exp", str(exp), "--audio", str(tmp_path / "a.wav"), str(tmp_path / "bad.flac"),
+                       "--out", str(out), "--beam", "2", "--no-progress"])  # fmt: skip
+    assert code == 0
+    lines = (out / "hyp.txt").read_text().splitlines()
+    assert len(lines) == 1 and lines[0].split(" ")[0] == "a"
+    assert not (out / "summary.json").exists()
+    assert "1 skipped" in capsys.readouterr().out
+
+
+def test_infer_reports_a_missing_experiment(tmp_path, capsys):
+    code = infer.main(["--exp", str(tmp_path / "none"), "--manifest", str(tmp_path / "m.jsonl"),
+                       "--out", str(tmp_path / "o")])  # fmt: skip
+    assert code == 1 and "experiment folder not found" in capsys.readouterr().err
