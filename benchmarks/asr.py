@@ -1,0 +1,273 @@
+"""ASR benchmark: training throughput, decoding real-time factor, peak memory, where a step's time
+goes, and (``full``) the offline recipe's accuracy. Prints figures; never asserts on time.
+
+Usage:
+    python benchmarks/asr.py --data data/asr_small                          # speed stages, offline.yaml
+    python benchmarks/asr.py --data data/asr_mini --config recipes/asr/conf/tiny.yaml --threads 1
+    python benchmarks/asr.py --corpus small --stages full --threads 2        # build, train 45 min, decode
+    python benchmarks/asr.py --data data/libri100 --config recipes/asr/conf/librispeech100.yaml
+
+Stages (``--stages``, default ``train decode breakdown``):
+  train      seconds of audio trained per second of wall time over ``--steps`` steps of the config's
+             model and batch size (after 2 warm-up steps), fresh weights.
+  decode     real-time factor (decode time / audio time) of greedy and beam-10 search on up to
+             ``--limit`` dev utterances, batched by ``search.batch_size``.
+  breakdown  one training step against the bare LSTM kernels it runs (nn.LSTM / nn.LSTMCell of the
+             same shapes, forward + backward, nothing else), and where the rest goes: attention,
+             output layer + loss, optimizer, and the remainder (Python dispatch, masking, concats).
+  full       the recipe end to end: train the config on ``DATA`` into ``--exp`` (resumes), then
+             beam-10 decode ``test`` and ``test-unseen-voice``; prints wall time, WER and CER.
+Peak memory (``resource.getrusage`` max RSS) is printed after every stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from speechattn.asr.data import ASRBatch, ASRDataset, spread
+from speechattn.asr.infer import run_decode
+from speechattn.asr.inference import decode_dataset, load_asr
+from speechattn.asr.loss import las_loss
+from speechattn.asr.recipe import ASRRecipeConfig
+from speechattn.asr.scoring import score_hypotheses
+from speechattn.asr.task import ASRTask
+from speechattn.asr.training import build_task, train_asr
+from speechattn.config import resolve_config
+from speechattn.data.batching import BucketBatchSampler
+from speechattn.data.manifest import read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("train", "decode", "breakdown", "full")
+TEST_SPLITS = ("test", "test-unseen-voice")
+
+
+def peak_memory() -> str:
+    return f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+
+
+def timed(fn: Callable[[], object], repeats: int = 3) -> float:
+    """Median wall seconds of ``fn`` over ``repeats`` runs (after one warm-up run)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def training_batches(task: ASRTask, max_frames: int, count: int) -> list[ASRBatch]:
+    sampler = BucketBatchSampler(task.train_lengths(), max_frames, shuffle=True, seed=0)
+    batches = iter(sampler)
+    return [task.make_batch(next(batches)) for _ in range(min(count, len(sampler)))]
+
+
+def stage_train(task: ASRTask, config: ASRRecipeConfig, steps: int) -> None:
+    batches = training_batches(task, config.train.max_frames, steps + 2)
+    model = task.model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    seconds, start = 0.0, 0.0
+    for i, batch in enumerate(batches):
+        if i == 2:  # the first steps pay for allocations and lazy initialisation
+            start, seconds = time.perf_counter(), 0.0
+        loss, _ = task.training_step(model, batch, step=0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        seconds += batch.seconds
+    elapsed = time.perf_counter() - start
+    done = len(batches) - 2
+    print(f"train: {seconds / elapsed:.1f} s of audio per second ({done} steps, "
+          f"{elapsed / done:.2f} s/step, {seconds / done:.0f} s of audio per batch, "
+          f"max_frames={config.train.max_frames}); {peak_memory()}")  # fmt: skip
+
+
+def stage_decode(task: ASRTask, config: ASRRecipeConfig, limit: int) -> None:
+    dataset = task.valid_set
+    subset = ASRDataset(spread(dataset.rows, limit), dataset.vocab, dataset.frontend, dataset.name)
+    audio = sum(row["duration"] for row in subset.rows)
+    model = task.model.eval()
+    for beam in (1, 10):
+        search = dataclasses.replace(config.search, beam_size=beam, ctc_weight=0.0)
+        start = time.perf_counter()
+        decoded = decode_dataset(model, subset, search)
+        elapsed = time.perf_counter() - start
+        print(f"decode beam {beam:>2}: RTF {elapsed / audio:.4f} ({len(decoded)} utterances, "
+              f"{audio:.0f} s of audio, batch {search.batch_size}); {peak_memory()}")  # fmt: skip
+
+
+def _lstm_kernels(model: nn.Module, batch: ASRBatch) -> float:
+    """Forward + backward seconds of bare LSTMs shaped like the model's, on this batch's shapes."""
+    encoder, decoder = model.encoder, model.decoder
+    batch_size, frames = batch.features.shape[:2]
+    steps = batch.targets.shape[1]
+    shapes = []
+    width, length = encoder.config.input_dim, frames
+    for i, lstm in enumerate(encoder.layers):
+        if 1 <= i <= encoder.config.pyramid:
+            width, length = 2 * width, (length + 1) // 2
+        shapes.append((nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True, bidirectional=True),
+                       torch.randn(batch_size, length, lstm.input_size)))  # fmt: skip
+    cells = [nn.LSTMCell(c.input_size, c.hidden_size) for c in decoder.cells]
+    cell_inputs = torch.randn(steps, batch_size, cells[0].input_size)
+
+    def run() -> None:
+        total = 0.0
+        for lstm, x in shapes:
+            total = total + lstm(x)[0].sum()
+        h = c = torch.zeros(batch_size, cells[0].hidden_size)
+        for u in range(steps):
+            x = cell_inputs[u]
+            for cell in cells:
+                h, c = cell(x, (h, c))
+                x = h
+            total = total + h.sum()
+        total.backward()
+
+    return timed(run)
+
+
+def _attention_only(model: nn.Module, batch: ASRBatch) -> float:
+    """Forward + backward seconds of the attention calls of one teacher-forced pass."""
+    speech = model.encode(batch.features, batch.lengths)
+    memory = speech.memory.detach().requires_grad_()
+    queries = torch.randn(batch.targets.shape[1], memory.shape[0], model.decoder.config.hidden_dim)
+    attention = model.decoder.attention
+
+    def run() -> None:
+        from speechattn.nn.attention import initial_state
+
+        keys = attention.prepare(memory)
+        state, total = initial_state(memory), 0.0
+        for query in queries:
+            context, _, state = attention(query, memory, speech.mask, state, keys)
+            total = total + context.sum()
+        total.backward()
+
+    return timed(run)
+
+
+def stage_breakdown(task: ASRTask, config: ASRRecipeConfig) -> None:
+    model = task.model.train()
+    batch = max(training_batches(task, config.train.max_frames, 6), key=lambda b: b.features.numel())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+    outputs = {}
+
+    def forward_backward() -> None:
+        output = model(batch.features, batch.lengths, batch.targets)
+        outputs["out"] = output
+        loss, _ = las_loss(output, batch.targets, model.config.ctc_weight, 0.1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+
+    def full_step() -> None:
+        forward_backward()
+        optimizer.step()
+
+    step = timed(full_step)
+    lstm = _lstm_kernels(model, batch)
+    attention = _attention_only(model, batch)
+    logits = outputs["out"].logits.detach().requires_grad_()
+    head = timed(lambda: las_loss(outputs["out"]._replace(logits=logits), batch.targets)[0].backward())
+    classifier_in = torch.randn(*batch.targets.shape, model.classifier.in_features)
+    head += timed(lambda: model.classifier(classifier_in).sum().backward())
+    opt = timed(optimizer.step)
+    rest = step - lstm - attention - head - opt
+    shape = tuple(batch.features.shape)
+    print(f"breakdown of one training step, batch (B, T, M) = {shape}, U = {batch.targets.shape[1]}:")
+    for name, value in (("bare LSTM kernels (same shapes)", lstm), ("attention (all steps)", attention),
+                        ("output layer + loss", head), ("optimizer step", opt),
+                        ("rest: Python dispatch per decoder step, masking, concats, embedding, pyramid reshapes", rest)):  # fmt: skip
+        print(f"  {name:<90} {value:7.3f} s  {100 * value / step:5.1f}%")
+    print(f"  {'training step':<90} {step:7.3f} s  = {step / lstm:.2f} x the bare LSTM kernels; "
+          f"{peak_memory()}")  # fmt: skip
+
+
+def stage_full(config_path: Path, overrides: list[str], data: Path, exp: Path) -> None:
+    config = resolve_config(ASRRecipeConfig, config_path, overrides)
+    start = time.perf_counter()
+    result = train_asr(config, data, exp)
+    minutes = (time.perf_counter() - start) / 60
+    print(f"full: trained to step {result.step} in {minutes:.1f} min this run "
+          f"(best dev CER {result.best_metric}); {peak_memory()}")  # fmt: skip
+    asr = load_asr(exp)
+    search = dataclasses.replace(asr.config.search, beam_size=10)
+    for split in TEST_SPLITS:
+        manifest = data / f"{split}.jsonl"
+        if not manifest.is_file():
+            continue
+        out = exp / "benchmark" / f"{split}_beam10"
+        record = run_decode(asr, read_manifest(manifest), search, out, plot=0, name=str(manifest),
+                            progress=False)  # fmt: skip
+        summary = score_hypotheses(out, record)
+        print(f"full: {split:<18} WER {100 * summary['wer']:5.2f}%  CER {100 * summary['cer']:5.2f}%  "
+              f"({summary['utterances']} utterances, RTF {record['rtf']})")  # fmt: skip
+
+
+def prepare_corpus(size: str, workdir: Path) -> Path:
+    """Build and prepare the offline corpus of ``size`` under ``workdir`` (idempotent)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("asr_prepare", ROOT / "recipes/asr/prepare.py")
+    prepare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prepare)
+    data = workdir / f"asr_{size}"
+    if not (data / "cmvn.json").is_file():
+        code = prepare.main(["--offline-corpus", size, "--out", str(data), "--no-progress"])
+        if code:
+            raise SystemExit(code)
+    return data
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="prepared ASR folder (manifests, vocab, cmvn)")
+    source.add_argument("--corpus", choices=["mini", "small", "medium"],
+                        help="build and prepare the offline corpus of this size under --workdir")
+    parser.add_argument("--workdir", type=Path, default=Path("exp/bench_asr"))
+    parser.add_argument("--config", type=Path, default=ROOT / "recipes/asr/conf/offline.yaml")
+    parser.add_argument("--exp", type=Path, help="experiment folder for 'full' (default WORKDIR/exp)")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=["train", "decode", "breakdown"])
+    parser.add_argument("--steps", type=int, default=10, help="timed training steps")
+    parser.add_argument("--limit", type=int, default=40, help="dev utterances decoded")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = args.data or prepare_corpus(args.corpus, args.workdir)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, config {args.config}, data {data}")
+    if "full" in args.stages:
+        stage_full(args.config, args.overrides, data, args.exp or args.workdir / "exp")
+    quick = [s for s in args.stages if s != "full"]
+    if quick:
+        config = resolve_config(ASRRecipeConfig, args.config, args.overrides)
+        torch.manual_seed(0)
+        task = build_task(config, data)
+        params = sum(p.numel() for p in task.model.parameters())
+        print(f"model: {params / 1e6:.2f}M parameters; {peak_memory()}")
+        if "train" in quick:
+            stage_train(task, config, args.steps)
+        if "breakdown" in quick:
+            stage_breakdown(task, config)
+        if "decode" in quick:
+            stage_decode(task, config, args.limit)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
