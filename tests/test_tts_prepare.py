@@ -11,7 +11,7 @@ from speechattn.audio import FeatureConfig, GlobalCMVN
 from speechattn.data.manifest import read_manifest
 from speechattn.text import Vocab
 from speechattn.tts.data import TTSDataset, check_features
-from speechattn.tts.prepare import PrepareConfig, prepare_tts
+from speechattn.tts.prepare import PrepareConfig, prepare_tts, voiced_bounds
 
 RATE = 22050
 SILENCE = 0.3  # seconds of silence before and after each tone
@@ -123,3 +123,13 @@ def test_dataset_batches_normalized_mels_and_text_with_eos(corpus, tmp_path):
     torch.testing.assert_close(dataset.mel(0), dataset.mel(0))  # cached copy (float16) is close
     with pytest.raises(ValueError, match="at most 1 frames"):
         TTSDataset(out / "train.jsonl", vocab, cmvn, max_frames=1)
+
+
+def test_voiced_bounds_cut_leading_and_trailing_quiet_frames():
+    rng = np.random.default_rng(0)
+    wave = np.concatenate([np.zeros(5000), 0.3 * rng.normal(size=20000), 1e-3 * rng.normal(size=7000)])
+    # Frames are centred every 256 samples and 1024 wide: frames 18..99 reach into the loud burst
+    # (samples 5000..24999); the 1e-3 tail is 50 dB down, so it counts only with top_db=80.
+    assert voiced_bounds(wave.astype(np.float32), 40, 1024, 256) == (18 * 256, 100 * 256)
+    assert voiced_bounds(wave.astype(np.float32), 80, 1024, 256) == (18 * 256, len(wave))
+    assert voiced_bounds(np.zeros(3000, dtype=np.float32), 40, 1024, 256) == (0, 0)

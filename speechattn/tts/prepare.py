@@ -46,7 +46,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import librosa
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -62,6 +61,7 @@ __all__ = [
     "PrepareSummary",
     "prepare_tts",
     "read_held_out",
+    "voiced_bounds",
     "build_parser",
     "main",
 ]
@@ -117,12 +117,27 @@ def read_held_out(corpus: Path) -> set[str] | None:
     return {i for i in ids if i}
 
 
+def voiced_bounds(wave: np.ndarray, top_db: float, frame_length: int, hop_length: int) -> tuple[int, int]:
+    """Sample range ``[start, end)`` of the frames louder than ``top_db`` below the loudest one.
+
+    Frames are centred on multiples of ``hop_length`` (zero padding at the edges); loudness is the
+    mean power of a frame. All-silent audio gives ``(0, 0)``.
+    """
+    padded = np.pad(wave, frame_length // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length]  # (N, W)
+    power = np.square(frames, dtype=np.float64).mean(axis=1)  # (N,)
+    loudest = power.max()
+    if loudest <= 0:
+        return 0, 0
+    loud = np.flatnonzero(10 * np.log10(np.maximum(power, 1e-20) / loudest) > -top_db)
+    return int(loud[0]) * hop_length, min(len(wave), (int(loud[-1]) + 1) * hop_length)
+
+
 def _trim(wave: np.ndarray, config: PrepareConfig) -> np.ndarray:
     if config.trim_top_db is None:
         return wave
-    hop = config.features.hop_length
-    _, (start, end) = librosa.effects.trim(
-        wave, top_db=config.trim_top_db, frame_length=config.features.win_length, hop_length=hop
+    start, end = voiced_bounds(
+        wave, config.trim_top_db, config.features.win_length, config.features.hop_length
     )
     margin = int(config.trim_margin * config.features.sample_rate)
     return wave[max(0, start - margin) : min(len(wave), end + margin)]
