@@ -6,9 +6,9 @@ Usage:
         --exp exp/asr_offline train.max_steps=6000 model.ctc_weight=0.2
     torchrun --nproc_per_node 4 recipes/asr/train.py --config ... (DDP; one process per GPU)
 
-Re-running on the same ``--exp`` resumes from its newest checkpoint. The model and data sections
-of the config must stay as they were (the run refuses otherwise); training settings may change,
-e.g. ``train.max_steps`` to train longer.
+Re-running on the same ``--exp`` resumes from its newest checkpoint. The ``model`` and
+``data.features`` settings must stay as they were (the run refuses otherwise); the others may
+change, e.g. ``train.max_steps`` to train longer.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from speechattn.train import Trainer, TrainResult
 __all__ = ["build_task", "train_asr", "build_parser", "main"]
 
 log = logging.getLogger(__name__)
-_FIXED_SECTIONS = ("model", "data")
+_FIXED_SECTIONS = (("model",), ("data", "features"))  # what the weights depend on
 
 
 def build_task(config: ASRRecipeConfig, data_dir: str | os.PathLike) -> ASRTask:
@@ -57,13 +57,19 @@ def build_task(config: ASRRecipeConfig, data_dir: str | os.PathLike) -> ASRTask:
     return ASRTask(build_model(config, vocab), train_set, valid_set, config.objective, config.search)
 
 
+def _get(values: dict, path: tuple[str, ...]) -> object:
+    for key in path:
+        values = values[key]
+    return values
+
+
 def _check_resumable(config: ASRRecipeConfig, exp_dir: Path) -> None:
     saved_path = exp_dir / "config.yaml"
     if not saved_path.is_file():
         return
     saved = config_to_dict(load_config(ASRRecipeConfig, saved_path))
     new = config_to_dict(config)
-    changed = [s for s in _FIXED_SECTIONS if saved[s] != new[s]]
+    changed = [".".join(path) for path in _FIXED_SECTIONS if _get(saved, path) != _get(new, path)]
     if changed:
         raise ValueError(
             f"{saved_path}: this experiment was started with other {' and '.join(changed)} settings; "
