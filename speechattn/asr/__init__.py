@@ -1,1 +1,17 @@
-"""Listen-Attend-Spell speech recognition built from speechattn.nn."""
+"""Listen-Attend-Spell speech recognition built from speechattn.nn.
+
+Modules:
+    model        LASConfig, LAS: listener (pyramidal BiLSTM), speller (attention decoder), CTC head
+    listener     the listener's fast padded CPU path (same weights and outputs as the encoder)
+    specaugment  SpecAugmentConfig, SpecAugment (training only)
+    loss         ObjectiveConfig, las_loss, sampling_probability (scheduled sampling)
+    search       SearchConfig, greedy_search, beam_search, decode (bounded, batched)
+    ctc_prefix   CTCPrefixScorer for joint CTC/attention beam search
+    data         ASRDataConfig, ASRDataset (audio checks, feature cache), FeatureFrontEnd
+    recipe       ASRRecipeConfig and the experiment folder's files
+    task         ASRTask: the shared trainer's Task for LAS
+    training     the ``train`` command (recipes/asr/train.py)
+    inference    load_asr, transcribe, decode_dataset
+    scoring      hyp/per-utterance/summary files, alignment plots
+    infer        the ``infer`` command (recipes/asr/infer.py)
+"""
