@@ -139,6 +139,11 @@ def _stage_score(args: argparse.Namespace) -> None:
     print(f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
           f"(S {summary['substitutions']} D {summary['deletions']} I {summary['insertions']}, "
           f"{summary['utterances']} utterances) -> {args.out / 'summary.json'}")  # fmt: skip
+    alignment = summary["alignment"]
+    if alignment:
+        print(f"attention: focus rate {alignment['focus_rate_mean']:.3f}, monotonicity "
+              f"{alignment['monotonicity_mean']:.3f}, diagonality {alignment['diagonality_mean']:.3f} "
+              "(means over the set)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
