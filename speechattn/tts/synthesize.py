@@ -113,13 +113,13 @@ def _decode_batch(tts: LoadedTTS, chunks: list[str], config: SynthesisConfig) ->
     out = infer(tts.model, text, lengths, config.inference)
     seconds = time.perf_counter() - start
     total_steps = float(out.decoder_steps.sum())
-    mels = tts.cmvn.to(device).inverse(out.mels)  # (B, F, M)
+    mels = tts.cmvn.inverse(out.mels.cpu())  # (B, F, M); stats and vocoder stay on the CPU
     results = []
     for b in range(len(chunks)):
         steps = int(out.decoder_steps[b])
         results.append(
             _Chunk(
-                mels[b, : int(out.mel_lengths[b])].cpu(),
+                mels[b, : int(out.mel_lengths[b])],
                 out.alignments[b, :steps, : int(lengths[b])].cpu(),
                 steps,
                 bool(out.reached_cap[b]),

@@ -117,7 +117,7 @@ class TTSTask:
         forced = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
         free = infer(model, batch.text, batch.text_lengths, self._inference_config(batch))
         vocoder = build_vocoder(self.features, self.synthesis.vocoder)
-        cmvn = self.valid_set.cmvn.to(batch.mels.device)
+        cmvn = self.valid_set.cmvn  # stays on the CPU with the dataset (and the vocoder)
         for b, index in enumerate(self.media_indices):
             utt_id, text = self.valid_set.rows[index]["id"], self.valid_set.text(index)
             n, f = int(batch.text_lengths[b]), int(batch.mel_lengths[b])
@@ -131,7 +131,7 @@ class TTSTask:
             }  # fmt: skip
             for name, figure in images.items():
                 writer.add_image(f"{name}/{utt_id}", figure_to_array(figure), step, dataformats="HWC")
-            wave = mel_to_wave(vocoder, cmvn.inverse(free.mels[b, :frames]))
+            wave = mel_to_wave(vocoder, cmvn.inverse(free.mels[b, :frames].cpu()))
             wave = wave.clamp(-1.0, 1.0).unsqueeze(0)  # (1, S), as TensorBoard wants it
             writer.add_audio(f"griffin_lim/{utt_id}", wave, step, self.features.sample_rate)
 
