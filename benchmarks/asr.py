@@ -115,8 +115,8 @@ def _lstm_kernels(model: nn.Module, batch: ASRBatch) -> float:
     for i, lstm in enumerate(encoder.layers):
         if 1 <= i <= encoder.config.pyramid:
             width, length = 2 * width, (length + 1) // 2
-        shapes.append((nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True, bidirectional=True),
-                       torch.randn(batch_size, length, lstm.input_size)))  # fmt: skip
+        twin = nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True, bidirectional=True)
+        shapes.append((twin, torch.randn(batch_size, length, lstm.input_size)))
     cells = [nn.LSTMCell(c.input_size, c.hidden_size) for c in decoder.cells]
     cell_inputs = torch.randn(steps, batch_size, cells[0].input_size)
 
@@ -158,7 +158,9 @@ def _attention_only(model: nn.Module, batch: ASRBatch) -> float:
 
 def stage_breakdown(task: ASRTask, config: ASRRecipeConfig) -> None:
     model = task.model.train()
-    batch = max(training_batches(task, config.train.max_frames, 6), key=lambda b: b.features.numel())
+    batch = max(
+        training_batches(task, config.train.max_frames, 6), key=lambda b: b.features.numel()
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
     outputs = {}
 
@@ -177,18 +179,27 @@ def stage_breakdown(task: ASRTask, config: ASRRecipeConfig) -> None:
     lstm = _lstm_kernels(model, batch)
     attention = _attention_only(model, batch)
     logits = outputs["out"].logits.detach().requires_grad_()
-    head = timed(lambda: las_loss(outputs["out"]._replace(logits=logits), batch.targets)[0].backward())
+    head = timed(
+        lambda: las_loss(outputs["out"]._replace(logits=logits), batch.targets)[0].backward()
+    )
     classifier_in = torch.randn(*batch.targets.shape, model.classifier.in_features)
     head += timed(lambda: model.classifier(classifier_in).sum().backward())
     opt = timed(optimizer.step)
     rest = step - lstm - attention - head - opt
     shape = tuple(batch.features.shape)
-    print(f"breakdown of one training step, batch (B, T, M) = {shape}, U = {batch.targets.shape[1]}:")
-    for name, value in (("bare LSTM kernels (same shapes)", lstm), ("attention (all steps)", attention),
-                        ("output layer + loss", head), ("optimizer step", opt),
-                        ("rest: Python dispatch per decoder step, masking, concats, embedding, pyramid reshapes", rest)):  # fmt: skip
-        print(f"  {name:<90} {value:7.3f} s  {100 * value / step:5.1f}%")
-    print(f"  {'training step':<90} {step:7.3f} s  = {step / lstm:.2f} x the bare LSTM kernels; "
+    print(
+        f"breakdown of one training step, batch (B, T, M) = {shape}, U = {batch.targets.shape[1]}:"
+    )
+    parts = {
+        "bare LSTM kernels (same shapes)": lstm,
+        "attention (all steps)": attention,
+        "output layer + loss": head,
+        "optimizer step": opt,
+        "rest: Python dispatch per decoder step, masks, concats, embedding, reshapes": rest,
+    }
+    for name, value in parts.items():
+        print(f"  {name:<76} {value:7.3f} s  {100 * value / step:5.1f}%")
+    print(f"  {'training step':<76} {step:7.3f} s  = {step / lstm:.2f} x the bare LSTM kernels; "
           f"{peak_memory()}")  # fmt: skip
 
 
@@ -209,7 +220,8 @@ def stage_full(config_path: Path, overrides: list[str], data: Path, exp: Path) -
         record = run_decode(asr, read_manifest(manifest), search, out, plot=0, name=str(manifest),
                             progress=False)  # fmt: skip
         summary = score_hypotheses(out, record)
-        print(f"full: {split:<18} WER {100 * summary['wer']:5.2f}%  CER {100 * summary['cer']:5.2f}%  "
+        wer, cer = 100 * summary["wer"], 100 * summary["cer"]
+        print(f"full: {split:<18} WER {wer:5.2f}%  CER {cer:5.2f}%  "
               f"({summary['utterances']} utterances, RTF {record['rtf']})")  # fmt: skip
 
 
@@ -232,12 +244,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help="prepared ASR folder (manifests, vocab, cmvn)")
-    source.add_argument("--corpus", choices=["mini", "small", "medium"],
-                        help="build and prepare the offline corpus of this size under --workdir")
+    source.add_argument(
+        "--corpus",
+        choices=["mini", "small", "medium"],
+        help="build and prepare the offline corpus of this size under --workdir",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("exp/bench_asr"))
     parser.add_argument("--config", type=Path, default=ROOT / "recipes/asr/conf/offline.yaml")
-    parser.add_argument("--exp", type=Path, help="experiment folder for 'full' (default WORKDIR/exp)")
-    parser.add_argument("--stages", nargs="+", choices=STAGES, default=["train", "decode", "breakdown"])
+    parser.add_argument(
+        "--exp", type=Path, help="experiment folder for 'full' (default WORKDIR/exp)"
+    )
+    parser.add_argument(
+        "--stages", nargs="+", choices=STAGES, default=["train", "decode", "breakdown"]
+    )
     parser.add_argument("--steps", type=int, default=10, help="timed training steps")
     parser.add_argument("--limit", type=int, default=40, help="dev utterances decoded")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
@@ -250,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     data = args.data or prepare_corpus(args.corpus, args.workdir)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, config {args.config}, data {data}")
+    threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {threads} threads, config {args.config}, data {data}")
     if "full" in args.stages:
         stage_full(args.config, args.overrides, data, args.exp or args.workdir / "exp")
     quick = [s for s in args.stages if s != "full"]

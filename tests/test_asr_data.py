@@ -1,4 +1,4 @@
-"""Tests for speechattn/asr/data.py: unusual audio in a manifest is skipped or converted, runs complete."""
+"""Tests for speechattn/asr/data.py: odd audio is skipped or converted, and runs complete."""
 
 import json
 import math
@@ -36,13 +36,15 @@ def one_thread():
 
 def _tone(seconds: float, rate: int = RATE, channels: int = 1) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
-    wave = 0.3 * np.sin(2 * math.pi * 440 * t) + 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    wave = 0.3 * np.sin(2 * math.pi * 440 * t) + 0.01 * np.random.default_rng(0).standard_normal(
+        t.size
+    )
     return np.stack([wave] * channels, axis=1) if channels > 1 else wave
 
 
 @pytest.fixture()
 def odd_manifest(tmp_path):
-    """Rows for good, stereo, 8 kHz, NaN, corrupt, empty, zero-length, too short and missing audio."""
+    """Rows: good, stereo, 8 kHz, NaN, corrupt, empty, zero-length, too short, missing audio."""
     sf.write(tmp_path / "good.wav", _tone(1.0), RATE)
     sf.write(tmp_path / "stereo.flac", _tone(1.0, channels=2) * [1.0, 0.25], RATE)
     sf.write(tmp_path / "rate8k.wav", _tone(1.0, rate=8000), 8000)
@@ -105,7 +107,14 @@ def test_decode_and_score_complete_on_odd_manifest(odd_manifest, tmp_path):
     out = tmp_path / "decode"
     record = run_decode(asr, rows, config.search, out, plot=1, progress=False)
     assert record["utterances"] == 3
-    assert {s["id"] for s in record["skipped"]} == {"corrupt", "empty", "zero", "short", "missing", "nan"}
+    assert {s["id"] for s in record["skipped"]} == {
+        "corrupt",
+        "empty",
+        "zero",
+        "short",
+        "missing",
+        "nan",
+    }
     assert len((out / "hyp.txt").read_text().splitlines()) == 3
     summary = score_hypotheses(out, record)
     assert summary["utterances"] == 3 and summary["cer"] >= 0

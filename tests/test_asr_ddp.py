@@ -32,7 +32,10 @@ def _batch():
     lengths = torch.tensor([61, 40, 23, 57])
     features = torch.randn(4, 61, 8) * (torch.arange(61) < lengths.unsqueeze(1)).unsqueeze(2)
     targets = torch.tensor([
-        [5, 6, 7, 8, 9, EOS], [9, 4, EOS, PAD, PAD, PAD], [10, 11, 5, EOS, PAD, PAD], [4, EOS, PAD, PAD, PAD, PAD],
+        [5, 6, 7, 8, 9, EOS],
+        [9, 4, EOS, PAD, PAD, PAD],
+        [10, 11, 5, EOS, PAD, PAD],
+        [4, EOS, PAD, PAD, PAD, PAD],
     ])  # fmt: skip
     return features, lengths, targets
 

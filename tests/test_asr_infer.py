@@ -86,8 +86,10 @@ def test_infer_audio_mode_writes_hypotheses_without_scoring(tmp_path, capsys):
     sf.write(tmp_path / "a.wav", np.zeros(8000, dtype=np.float32), 16000)
     (tmp_path / "bad.flac").write_bytes(b"not audio")
     out = tmp_path / "out"
-    code = infer.main(["--exp", str(exp), "--audio", str(tmp_path / "a.wav"), str(tmp_path / "bad.flac"),
-                       "--out", str(out), "--beam", "2", "--no-progress"])  # fmt: skip
+    audio = [str(tmp_path / "a.wav"), str(tmp_path / "bad.flac")]
+    code = infer.main(
+        ["--exp", str(exp), "--audio", *audio, "--out", str(out), "--beam", "2", "--no-progress"]
+    )
     assert code == 0
     lines = (out / "hyp.txt").read_text().splitlines()
     assert len(lines) == 1 and lines[0].split(" ")[0] == "a"

@@ -46,7 +46,9 @@ def test_shapes_and_default_reduction():
 def test_every_registry_attention_builds_and_runs(kind):
     base = LASConfig.tiny(input_dim=8)
     decoder = dataclasses.replace(
-        base.decoder, hidden_dim=32, attention=dataclasses.replace(base.decoder.attention, kind=kind)
+        base.decoder,
+        hidden_dim=32,
+        attention=dataclasses.replace(base.decoder.attention, kind=kind),
     )
     # dot attention needs the decoder state as wide as the encoder output (2 x 16)
     model = LAS(dataclasses.replace(base, decoder=decoder), VOCAB).eval()
@@ -63,7 +65,9 @@ def test_padded_batch_equals_one_by_one():
         alone = model(features[b : b + 1, : lengths[b]], lengths[b : b + 1], targets[b : b + 1, :u])
         torch.testing.assert_close(out.logits[b, :u], alone.logits[0], atol=1e-5, rtol=1e-4)
         t = int(out.encoder_lengths[b])
-        torch.testing.assert_close(out.ctc_log_probs[b, :t], alone.ctc_log_probs[0], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            out.ctc_log_probs[b, :t], alone.ctc_log_probs[0], atol=1e-5, rtol=1e-4
+        )
 
 
 def test_loss_ignores_padding_and_backpropagates_everywhere():
@@ -98,7 +102,9 @@ def test_scheduled_sampling_changes_inputs_only_when_enabled():
     model = make().eval()
     features, lengths, targets = batch()
     reference = model(features, lengths, targets).logits
-    torch.testing.assert_close(model(features, lengths, targets, sampling_prob=0.0).logits, reference)
+    torch.testing.assert_close(
+        model(features, lengths, targets, sampling_prob=0.0).logits, reference
+    )
     torch.manual_seed(3)
     sampled = model(features, lengths, targets, sampling_prob=1.0).logits
     torch.testing.assert_close(sampled[:, 0], reference[:, 0])  # step 0 always starts from SOS
@@ -116,7 +122,9 @@ def test_sampling_schedule_ramp():
 
 
 def test_specaugment_masks_in_training_only():
-    augment = SpecAugment(SpecAugmentConfig(freq_masks=2, freq_width=5, time_masks=2, time_width=10))
+    augment = SpecAugment(
+        SpecAugmentConfig(freq_masks=2, freq_width=5, time_masks=2, time_width=10)
+    )
     x = torch.randn(4, 60, 20)
     assert torch.equal(augment.eval()(x), x)
     torch.manual_seed(0)
@@ -139,12 +147,14 @@ def test_config_errors_name_the_value():
 
 @pytest.mark.parametrize("conv_channels", [0, 6])
 def test_fast_cpu_listener_equals_packed_encoder(conv_channels):
-    """listener.encode (padded, per-length reversal) == BiLSTMEncoder.forward (packed): values and grads."""
+    """listener.encode (padded, reversed per length) == BiLSTMEncoder (packed): values, grads."""
     from speechattn.asr import listener
     from speechattn.nn.encoder import BiLSTMEncoder, EncoderConfig
 
     torch.manual_seed(0)
-    config = EncoderConfig(input_dim=5, hidden_dim=4, num_layers=3, pyramid=2, conv_channels=conv_channels)
+    config = EncoderConfig(
+        input_dim=5, hidden_dim=4, num_layers=3, pyramid=2, conv_channels=conv_channels
+    )
     encoder = BiLSTMEncoder(config).eval()
     x = torch.randn(3, 23, 5, requires_grad=True)
     lengths = torch.tensor([23, 10, 3])

@@ -1,4 +1,4 @@
-"""The ASR recipe end to end on the offline mini corpus: prepare -> train (overfit) -> infer -> score.
+"""The ASR recipe end to end on the offline mini corpus: prepare, train (overfit), infer, score.
 
 The overfit bound: the tiny config memorizes 8 short utterances to a greedy CER below 5% within
 120 steps (it reached 0% by step 100 for 6 of 6 seeds while the config was tuned).
@@ -38,7 +38,9 @@ def mini_data(tmp_path_factory) -> Path:
     """The offline mini corpus, prepared by the recipe's prepare script."""
     corpus = pytest.importorskip("speechattn.data.corpus")
     if shutil.which("espeak-ng") is None or shutil.which("flite") is None:
-        pytest.skip("espeak-ng and flite are needed to synthesize the offline corpus (make sysdeps)")
+        pytest.skip(
+            "espeak-ng and flite are needed to synthesize the offline corpus (make sysdeps)"
+        )
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("asr_prepare", ROOT / "recipes/asr/prepare.py")

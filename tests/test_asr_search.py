@@ -111,8 +111,14 @@ def test_ctc_prefix_scores_match_brute_force_and_ctc_loss():
     delta, _ = scorer.score(state)
     for row in range(2):
         length = int(lengths[row])
-        nll = F.ctc_loss(log_probs[row, :length].unsqueeze(1), torch.tensor([labels]),
-                         torch.tensor([length]), torch.tensor([3]), blank=blank, reduction="sum")
+        nll = F.ctc_loss(
+            log_probs[row, :length].unsqueeze(1),
+            torch.tensor([labels]),
+            torch.tensor([length]),
+            torch.tensor([3]),
+            blank=blank,
+            reduction="sum",
+        )
         assert float(state.psi[row] + delta[row, eos]) == pytest.approx(-float(nll), abs=1e-5)
     assert torch.all(delta[:, blank] == float("-inf"))
 
@@ -132,7 +138,12 @@ class _BigramStub:
         from speechattn.asr.model import SpeechMemory
 
         memory = features.new_zeros(features.shape[0], 4, 2)
-        return SpeechMemory(memory, torch.full_like(lengths, 4), torch.ones(features.shape[0], 4, dtype=torch.bool), memory)
+        return SpeechMemory(
+            memory,
+            torch.full_like(lengths, 4),
+            torch.ones(features.shape[0], 4, dtype=torch.bool),
+            memory,
+        )
 
     def initial_state(self, speech):
         from speechattn.nn.attention import AttentionState
@@ -140,7 +151,12 @@ class _BigramStub:
 
         n = speech.memory.shape[0]
         zeros = torch.zeros(n, 4)
-        return DecoderState(torch.zeros(1, n, 1), torch.zeros(1, n, 1), torch.zeros(n, 2), AttentionState(zeros, zeros))
+        return DecoderState(
+            torch.zeros(1, n, 1),
+            torch.zeros(1, n, 1),
+            torch.zeros(n, 2),
+            AttentionState(zeros, zeros),
+        )
 
     def step(self, tokens, speech, state):
         return self.logits[tokens], torch.full((len(tokens), 4), 0.25), state

@@ -1,4 +1,4 @@
-"""Prepare ASR data: manifests, vocab.json, cmvn.json, skipped.tsv (stage 1 of prepare -> train -> infer).
+"""Prepare ASR data: manifests, vocab.json, cmvn.json, skipped.tsv; stage 1 of 3.
 
 Usage:
     # the offline corpus (synthesized with espeak-ng/flite, no download): build it, then prepare

@@ -13,9 +13,9 @@ and ``psi(g + EOS) = log(r_n[T-1] + r_b[T-1])``: the CTC probability of exactly 
 
 Instead of a Python loop over frames, both recursions are linear in probability space and are
 solved in closed form with cumulative sums: with ``C[t] = sum_{s<=t} log p_s(c)``,
-``r_n(g + c)[t] = C[t] + logcumsumexp_{tau<t}(phi[tau] - C[tau])`` (and likewise for ``r_b`` with the
-blank's cumulative sum). The differences of cumulative sums lose precision in float32 on long
-inputs, so the scorer works in float64.
+``r_n(g + c)[t] = C[t] + logcumsumexp_{tau<t}(phi[tau] - C[tau])`` (and likewise for ``r_b``
+with the blank's cumulative sum). Differences of cumulative sums lose precision in float32 on
+long inputs, so the scorer works in float64.
 """
 
 from __future__ import annotations
@@ -108,18 +108,21 @@ class CTCPrefixScorer:
         psi = torch.logsumexp(phi_prev + self.x, dim=1)  # (N, V)
         psi[:, self.eos] = self._complete(state.r)
         psi[:, self.blank] = _NEG_INF
-        delta = torch.where(torch.isfinite(state.psi).unsqueeze(1), psi - state.psi.unsqueeze(1), _NEG_INF)
+        delta = torch.where(
+            torch.isfinite(state.psi).unsqueeze(1), psi - state.psi.unsqueeze(1), _NEG_INF
+        )
         delta = delta.masked_fill(torch.isnan(delta), _NEG_INF)
         return delta, torch.stack([new_n, new_b], dim=2)  # (N, V), (N, T, 2, V)
 
     def _complete(self, r: Tensor) -> Tensor:
-        """log P(prefix is the whole transcript) from (N, T, 2): the total at each row's last frame."""
+        """log P(prefix is the whole transcript) from r (N, T, 2): the total at the last frame."""
         last = (self.lengths - 1).view(-1, 1, 1).expand(-1, 1, 2)  # (N, 1, 2)
         return torch.logsumexp(r.gather(1, last).squeeze(1), dim=1)  # (N,)
 
-    def advance(self, r_next: Tensor, delta: Tensor, state: CTCPrefixState, rows: Tensor,
-                tokens: Tensor) -> CTCPrefixState:
-        """The states of the chosen extensions: row ``rows[i]`` (of the scored N) + ``tokens[i]``."""
+    def advance(
+        self, r_next: Tensor, delta: Tensor, state: CTCPrefixState, rows: Tensor, tokens: Tensor
+    ) -> CTCPrefixState:
+        """States of the chosen extensions: scored row ``rows[i]`` extended by ``tokens[i]``."""
         r = r_next[rows, :, :, tokens]  # (N', T, 2)
         psi = state.psi[rows] + delta[rows, tokens]
         return CTCPrefixState(r, psi, tokens)

@@ -158,7 +158,9 @@ class ASRDataset:
         if samples < self.frontend.min_samples:
             self.skipped.append((utt_id, f"{row['audio']}: too short ({duration:.3f} s)"))
         elif max_duration is not None and duration > max_duration:
-            self.skipped.append((utt_id, f"longer than max_duration={max_duration} s ({duration:.1f} s)"))
+            self.skipped.append(
+                (utt_id, f"longer than max_duration={max_duration} s ({duration:.1f} s)")
+            )
         else:
             row["id"], row["duration"] = utt_id, duration
             self.rows.append(row)

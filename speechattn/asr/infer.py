@@ -67,8 +67,13 @@ def search_from_args(base: SearchConfig, args: argparse.Namespace) -> SearchConf
 
 
 def run_decode(
-    asr: LoadedASR, rows: list[dict[str, Any]], search: SearchConfig, out_dir: Path,
-    plot: int = 0, name: str = "input", progress: bool = True,
+    asr: LoadedASR,
+    rows: list[dict[str, Any]],
+    search: SearchConfig,
+    out_dir: Path,
+    plot: int = 0,
+    name: str = "input",
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Decode ``rows`` into ``out_dir`` (hyp.txt, hyps.jsonl, decode.json, alignment PNGs)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +104,9 @@ def run_decode(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="infer", description="Decode and score with a trained LAS model.")
+    parser = argparse.ArgumentParser(
+        prog="infer", description="Decode and score with a trained LAS model."
+    )
     parser.add_argument("--exp", type=Path, required=True, help="experiment folder of train")
     parser.add_argument("--checkpoint", type=Path, help="weights (default: EXP/best.pt)")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -109,9 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--beam", type=int, help="beam size (1: greedy; default: the config's)")
     parser.add_argument("--ctc-weight", type=float, help="joint CTC weight in beam search")
     parser.add_argument("--length-penalty", type=float, help="rank by score / length ** this")
-    parser.add_argument("--max-length-ratio", type=float, help="output steps per encoder frame, at most")
+    parser.add_argument(
+        "--max-length-ratio", type=float, help="output steps per encoder frame, at most"
+    )
     parser.add_argument("--batch-size", type=int, help="utterances decoded together")
-    parser.add_argument("--plot", type=int, default=0, metavar="N", help="alignment PNGs of N utterances")
+    parser.add_argument(
+        "--plot", type=int, default=0, metavar="N", help="alignment PNGs of N utterances"
+    )
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--no-progress", action="store_true")
@@ -141,14 +152,16 @@ def _stage_score(args: argparse.Namespace) -> None:
           f"{summary['utterances']} utterances) -> {args.out / 'summary.json'}")  # fmt: skip
     alignment = summary["alignment"]
     if alignment:
-        print(f"attention: focus rate {alignment['focus_rate_mean']:.3f}, monotonicity "
-              f"{alignment['monotonicity_mean']:.3f}, diagonality {alignment['diagonality_mean']:.3f} "
-              "(means over the set)")  # fmt: skip
+        means = [alignment[f"{m}_mean"] for m in ("focus_rate", "monotonicity", "diagonality")]
+        print("attention: focus rate {:.3f}, monotonicity {:.3f}, diagonality {:.3f} "
+              "(means over the set)".format(*means))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     stages = [s for s in STAGES if s in args.stages]
     if args.audio and "score" in stages:
         stages.remove("score")  # loose audio files have no reference to score against

@@ -30,7 +30,15 @@ from speechattn.data.batching import pad_sequence_batch
 from speechattn.text import Vocab
 from speechattn.train import load_checkpoint
 
-__all__ = ["LoadedASR", "Decoded", "load_asr", "find_checkpoint", "transcribe", "decode_dataset", "iter_decoded"]
+__all__ = [
+    "LoadedASR",
+    "Decoded",
+    "load_asr",
+    "find_checkpoint",
+    "transcribe",
+    "decode_dataset",
+    "iter_decoded",
+]
 
 
 class LoadedASR(NamedTuple):
@@ -73,12 +81,15 @@ def find_checkpoint(exp_dir: Path) -> Path:
 
 def _require(path: Path, what: str) -> Path:
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: {what} not found; is {path.parent} a finished ASR --exp folder?")
+        raise FileNotFoundError(
+            f"{path}: {what} not found; is {path.parent} a finished ASR --exp folder?"
+        )
     return path
 
 
 def load_asr(
-    exp_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None,
+    exp_dir: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
 ) -> LoadedASR:
     """Load ``exp_dir``'s config, vocab, CMVN and weights (``best.pt`` unless ``checkpoint``)."""

@@ -1,4 +1,4 @@
-"""A faster CPU path through :class:`~speechattn.nn.encoder.BiLSTMEncoder`, same weights, same outputs.
+"""A faster CPU path through the shared ``BiLSTMEncoder``: same weights and outputs.
 
 Shapes: B batch, T frames, D input dim, H hidden units per direction.
 
@@ -43,7 +43,9 @@ def _reverse_index(lengths: Tensor, steps: int) -> Tensor:
 def padded_bilstm(lstm: nn.LSTM, x: Tensor, lengths: Tensor) -> Tensor:
     """One bidirectional single-layer ``lstm`` over padded (B, T, D) -> (B, T, 2H), padding zero."""
     if not (lstm.bidirectional and lstm.num_layers == 1 and lstm.batch_first and lstm.bias):
-        raise ValueError("padded_bilstm needs a 1-layer, batch_first, bidirectional LSTM with biases")
+        raise ValueError(
+            "padded_bilstm needs a 1-layer, batch_first, bidirectional LSTM with biases"
+        )
     unidirectional = nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True, device="meta")
     lengths = lengths.to(x.device)
     forward_params = {name: getattr(lstm, name) for name in _WEIGHTS}
@@ -66,7 +68,7 @@ def _halve(x: Tensor) -> Tensor:
 
 
 def encode(encoder: BiLSTMEncoder, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-    """``encoder(x, lengths)`` computed without packed sequences on CPU; returns (B, T', 2H), (B,)."""
+    """``encoder(x, lengths)`` without packed sequences on CPU: (B, T', 2H), lengths (B,)."""
     if x.device.type != "cpu":
         return encoder(x, lengths)
     config = encoder.config

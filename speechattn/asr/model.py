@@ -124,7 +124,9 @@ class LAS(nn.Module):
         self.embedding = nn.Embedding(vocab_size, config.embed_dim, padding_idx=PAD)
         self.decoder = AttentionDecoder(decoder_config)
         self.classifier = nn.Linear(self.decoder.output_dim, vocab_size)
-        self.ctc_head = nn.Linear(self.encoder.output_dim, vocab_size) if config.ctc_weight > 0 else None
+        self.ctc_head = (
+            nn.Linear(self.encoder.output_dim, vocab_size) if config.ctc_weight > 0 else None
+        )
 
     @property
     def has_ctc(self) -> bool:
@@ -157,8 +159,10 @@ class LAS(nn.Module):
     def step(
         self, tokens: Tensor, speech: SpeechMemory, state: DecoderState
     ) -> tuple[Tensor, Tensor, DecoderState]:
-        """One speller step: previous tokens (B,) -> logits (B, V), attention (B, T'), next state."""
-        out = self.decoder.step(self.embedding(tokens), speech.memory, speech.mask, state, speech.keys)
+        """One speller step: previous tokens (B,) -> logits (B, V), attention (B, T'), state."""
+        out = self.decoder.step(
+            self.embedding(tokens), speech.memory, speech.mask, state, speech.keys
+        )
         return self.classifier(out.output), out.weights, out.state
 
     def forward(

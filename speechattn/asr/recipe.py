@@ -4,7 +4,7 @@ A recipe config composes the components' own configs; it is resolved with
 :func:`speechattn.config.resolve_config` (defaults -> YAML -> ``key=value``) and saved as
 ``exp/config.yaml``. Sections::
 
-    model:      LASConfig        network (encoder, decoder + attention, embed_dim, ctc_weight, specaugment)
+    model:      LASConfig        encoder, decoder + attention, embed_dim, ctc_weight, specaugment
     objective:  ObjectiveConfig  label smoothing, scheduled sampling
     train:      TrainConfig      the shared trainer (steps, lr, batch frames, checkpoints...)
     data:       ASRDataConfig    manifests, duration limit, feature settings
@@ -59,7 +59,8 @@ class ASRRecipeConfig:
             )
         if self.search.ctc_weight > 0 and self.model.ctc_weight == 0:
             raise ValueError(
-                f"search.ctc_weight={self.search.ctc_weight} needs a CTC head: set model.ctc_weight > 0"
+                f"search.ctc_weight={self.search.ctc_weight} needs a CTC head: "
+                "set model.ctc_weight > 0"
             )
 
 
@@ -73,7 +74,8 @@ def check_data_dir(data_dir: Path, config: ASRDataConfig) -> dict[str, Path]:
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
         raise FileNotFoundError(
-            f"{data_dir}: missing {', '.join(missing)}; run recipes/asr/prepare.py --out {data_dir} "
+            f"{data_dir}: missing {', '.join(missing)}; run recipes/asr/prepare.py "
+            f"--out {data_dir} "
             "first (or set data.train / data.valid to the manifest names you have)"
         )
     return paths

@@ -35,7 +35,17 @@ __all__ = [
 ]
 
 MEASURES = AlignmentMeasures._fields
-_TSV_COLUMNS = ("id", "wer", "cer", "word_errors", "ref_words", "char_errors", "ref_chars", "ref", "hyp")
+_TSV_COLUMNS = (
+    "id",
+    "wer",
+    "cer",
+    "word_errors",
+    "ref_words",
+    "char_errors",
+    "ref_chars",
+    "ref",
+    "hyp",
+)
 
 
 def decoded_row(decoded: Decoded) -> dict[str, Any]:

@@ -82,7 +82,9 @@ class Hypothesis(NamedTuple):
 
 def max_lengths(encoder_lengths: Tensor, config: SearchConfig) -> Tensor:
     """(B,) encoder frames -> (B,) the most decoder steps (EOS included) each utterance gets."""
-    return (encoder_lengths.float() * config.max_length_ratio).ceil().long() + config.max_length_offset
+    return (
+        encoder_lengths.float() * config.max_length_ratio
+    ).ceil().long() + config.max_length_offset
 
 
 def _forbid_specials(logp: Tensor) -> Tensor:
@@ -94,7 +96,10 @@ def _forbid_specials(logp: Tensor) -> Tensor:
 
 @torch.no_grad()
 def greedy_search(
-    model: LAS, features: Tensor, lengths: Tensor, config: SearchConfig | None = None,
+    model: LAS,
+    features: Tensor,
+    lengths: Tensor,
+    config: SearchConfig | None = None,
     keep_attention: bool = False,
 ) -> list[Hypothesis]:
     """Argmax decoding of a batch: (B, T, M), (B,) -> B hypotheses (model in eval mode)."""
@@ -202,7 +207,10 @@ def _extension_scores(model: LAS, beams: _Beams, config: SearchConfig):
 
 @torch.no_grad()
 def beam_search(
-    model: LAS, features: Tensor, lengths: Tensor, config: SearchConfig | None = None,
+    model: LAS,
+    features: Tensor,
+    lengths: Tensor,
+    config: SearchConfig | None = None,
     keep_attention: bool = False,
 ) -> list[Hypothesis]:
     """Batched beam search: (B, T, M), (B,) -> B best hypotheses (model in eval mode)."""
@@ -223,7 +231,9 @@ def beam_search(
         origin = top_index // vocab  # (b, K) beam each extension comes from
         tokens = top_index % vocab  # (b, K)
         is_eos = tokens == EOS
-        ends = torch.zeros_like(origin).scatter_add_(1, origin, is_eos.long()) > 0  # (b, K) by origin
+        ends = (
+            torch.zeros_like(origin).scatter_add_(1, origin, is_eos.long()) > 0
+        )  # (b, K) by origin
         last_step = (step + 1 >= beams.limit).to(total.device)  # (b,)
         ends |= last_step.unsqueeze(1)  # at its bound every hypothesis ends
         ends &= torch.isfinite(eos_scores)
@@ -249,8 +259,15 @@ def beam_search(
     return [_best(hyps, config) for hyps in finished]
 
 
-def _collect(finished, beams: _Beams, ends: Tensor, eos_scores: Tensor, weights: Tensor,
-             step: int, config: SearchConfig) -> None:
+def _collect(
+    finished,
+    beams: _Beams,
+    ends: Tensor,
+    eos_scores: Tensor,
+    weights: Tensor,
+    step: int,
+    config: SearchConfig,
+) -> None:
     """Move the EOS extensions of the beams marked in ``ends`` (b, K) into ``finished``."""
     beam = config.beam_size
     for b, k in torch.nonzero(ends).tolist():
@@ -297,7 +314,10 @@ def _best(hyps, config: SearchConfig) -> Hypothesis:
 
 
 def decode(
-    model: LAS, features: Tensor, lengths: Tensor, config: SearchConfig | None = None,
+    model: LAS,
+    features: Tensor,
+    lengths: Tensor,
+    config: SearchConfig | None = None,
     keep_attention: bool = False,
 ) -> list[Hypothesis]:
     """Greedy search when ``beam_size == 1`` and ``ctc_weight == 0``, beam search otherwise."""

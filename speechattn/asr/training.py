@@ -53,8 +53,12 @@ def build_task(config: ASRRecipeConfig, data_dir: str | os.PathLike) -> ASRTask:
         max_duration=data.max_duration, cache=data.cache_features,
     )  # fmt: skip
     valid_rows = spread(read_manifest(paths["valid"]), data.valid_utterances)
-    valid_set = ASRDataset(valid_rows, vocab, frontend, str(paths["valid"]), cache=data.cache_features)
-    return ASRTask(build_model(config, vocab), train_set, valid_set, config.objective, config.search)
+    valid_set = ASRDataset(
+        valid_rows, vocab, frontend, str(paths["valid"]), cache=data.cache_features
+    )
+    return ASRTask(
+        build_model(config, vocab), train_set, valid_set, config.objective, config.search
+    )
 
 
 def _get(values: dict, path: tuple[str, ...]) -> object:
@@ -72,12 +76,15 @@ def _check_resumable(config: ASRRecipeConfig, exp_dir: Path) -> None:
     changed = [".".join(path) for path in _FIXED_SECTIONS if _get(saved, path) != _get(new, path)]
     if changed:
         raise ValueError(
-            f"{saved_path}: this experiment was started with other {' and '.join(changed)} settings; "
+            f"{saved_path}: this experiment was started with other "
+            f"{' and '.join(changed)} settings; "
             "use a new --exp folder (or the original config)"
         )
 
 
-def train_asr(config: ASRRecipeConfig, data_dir: str | os.PathLike, exp_dir: str | os.PathLike) -> TrainResult:
+def train_asr(
+    config: ASRRecipeConfig, data_dir: str | os.PathLike, exp_dir: str | os.PathLike
+) -> TrainResult:
     """Save the config, vocab and CMVN into ``exp_dir``, then train (resuming when possible)."""
     data_dir, exp_dir = Path(data_dir), Path(exp_dir)
     check_data_dir(data_dir, config.data)
@@ -96,18 +103,27 @@ def train_asr(config: ASRRecipeConfig, data_dir: str | os.PathLike, exp_dir: str
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train", description="Train a Listen-Attend-Spell recognizer.",
-        epilog="Overrides: dotted config keys, e.g. train.max_steps=2000 model.decoder.attention.kind=additive",
+        epilog="Overrides: dotted config keys, e.g. train.max_steps=2000 "
+        "model.decoder.attention.kind=additive",
     )  # fmt: skip
-    parser.add_argument("--config", type=Path, required=True, help="recipe YAML (recipes/asr/conf/*.yaml)")
-    parser.add_argument("--data", type=Path, required=True, help="prepared folder (manifests, vocab, cmvn)")
-    parser.add_argument("--exp", type=Path, required=True, help="experiment folder (created; resumed)")
+    parser.add_argument(
+        "--config", type=Path, required=True, help="recipe YAML (recipes/asr/conf/*.yaml)"
+    )
+    parser.add_argument(
+        "--data", type=Path, required=True, help="prepared folder (manifests, vocab, cmvn)"
+    )
+    parser.add_argument(
+        "--exp", type=Path, required=True, help="experiment folder (created; resumed)"
+    )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     try:
         config = resolve_config(ASRRecipeConfig, args.config, args.overrides)
         result = train_asr(config, args.data, args.exp)
