@@ -1,7 +1,7 @@
 """Listen, Attend and Spell: a pyramidal BiLSTM listener, an attention speller, optional joint CTC.
 
 Shapes: B batch, T input frames, M mel bins, T' encoder frames (T / 2**pyramid), E encoder width
-(2 x encoder hidden), U output steps (characters + EOS), V vocabulary size.
+(2 x encoder hidden), H decoder hidden units, U output steps (characters + EOS), V vocabulary size.
 
 - Listener: :class:`~speechattn.nn.encoder.BiLSTMEncoder` over CMVN-normalized log-mel frames,
   ``pyramid=3`` halvings by default (T' = T / 8), behind :class:`SpecAugment` (training only).
@@ -174,6 +174,33 @@ class LAS(nn.Module):
         reference character with that probability, independently per step (scheduled sampling).
         """
         speech = self.encode(features, lengths)
+        if sampling_prob > 0:
+            logits, weights = self._speller_sampled(speech, targets, sampling_prob)
+        else:
+            logits, weights = self._speller_teacher_forced(speech, targets)
+        ctc = self.ctc_log_probs(speech.memory) if self.has_ctc else None
+        return LASOutput(logits, weights, speech.lengths, ctc)
+
+    def _speller_teacher_forced(
+        self, speech: SpeechMemory, targets: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Reference inputs only: embeddings and the output layer run once over all U steps."""
+        sos = targets.new_full((targets.shape[0], 1), EOS)
+        inputs = self.embedding(torch.cat([sos, targets[:, :-1]], dim=1))  # (B, U, E)
+        state = self.initial_state(speech)
+        outputs, weights = [], []
+        for u in range(targets.shape[1]):
+            out = self.decoder.step(inputs[:, u], speech.memory, speech.mask, state, speech.keys)
+            outputs.append(out.output)
+            weights.append(out.weights)
+            state = out.state
+        logits = self.classifier(torch.stack(outputs, dim=1))  # (B, U, H + E) -> (B, U, V)
+        return logits, torch.stack(weights, dim=1)
+
+    def _speller_sampled(
+        self, speech: SpeechMemory, targets: Tensor, sampling_prob: float
+    ) -> tuple[Tensor, Tensor]:
+        """Scheduled sampling: each step's input is the own previous argmax with this probability."""
         state = self.initial_state(speech)
         tokens = targets.new_full((targets.shape[0],), EOS)  # (B,) SOS
         logits, weights = [], []
@@ -181,9 +208,6 @@ class LAS(nn.Module):
             step_logits, step_weights, state = self.step(tokens, speech, state)
             logits.append(step_logits)
             weights.append(step_weights)
-            tokens = targets[:, u]
-            if sampling_prob > 0:
-                sampled = torch.rand(tokens.shape, device=tokens.device) < sampling_prob
-                tokens = torch.where(sampled, step_logits.detach().argmax(dim=1), tokens)
-        ctc = self.ctc_log_probs(speech.memory) if self.has_ctc else None
-        return LASOutput(torch.stack(logits, 1), torch.stack(weights, 1), speech.lengths, ctc)
+            sampled = torch.rand(tokens.shape, device=tokens.device) < sampling_prob
+            tokens = torch.where(sampled, step_logits.detach().argmax(dim=1), targets[:, u])
+        return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
