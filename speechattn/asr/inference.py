@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from speechattn import experiment
 from speechattn.asr.data import ASRDataset, FeatureFrontEnd
 from speechattn.asr.model import LAS
 from speechattn.asr.recipe import ASRRecipeConfig, build_frontend, build_model
@@ -67,16 +68,7 @@ class Decoded(NamedTuple):
 
 def find_checkpoint(exp_dir: Path) -> Path:
     """``exp/best.pt``, else the newest ``exp/checkpoints/step-*.pt``."""
-    best = exp_dir / "best.pt"
-    if best.is_file():
-        return best
-    steps = sorted((exp_dir / "checkpoints").glob("step-*.pt"))
-    if steps:
-        return steps[-1]
-    raise FileNotFoundError(
-        f"{exp_dir}: no best.pt and no checkpoints/step-*.pt; train first "
-        "(recipes/asr/train.py --exp ...) or pass the right --exp"
-    )
+    return experiment.find_checkpoint(exp_dir, "recipes/asr/train.py")
 
 
 def _require(path: Path, what: str) -> Path:

@@ -16,10 +16,10 @@ Experiment folder: ``config.yaml``, ``vocab.json``, ``cmvn.json`` (copied from t
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speechattn import experiment
 from speechattn.asr.data import ASRDataConfig, FeatureFrontEnd
 from speechattn.asr.loss import ObjectiveConfig
 from speechattn.asr.model import LAS, LASConfig
@@ -66,33 +66,13 @@ class ASRRecipeConfig:
 
 def check_data_dir(data_dir: Path, config: ASRDataConfig) -> dict[str, Path]:
     """Paths of the files training needs in ``data_dir``; a missing one raises naming the fix."""
-    paths = {
-        "train": data_dir / f"{config.train}.jsonl",
-        "valid": data_dir / f"{config.valid}.jsonl",
-        **{name: data_dir / name for name in DATA_FILES},
-    }
-    missing = [str(p) for p in paths.values() if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{data_dir}: missing {', '.join(missing)}; run recipes/asr/prepare.py "
-            f"--out {data_dir} "
-            "first (or set data.train / data.valid to the manifest names you have)"
-        )
-    return paths
+    manifests = {"train": config.train, "valid": config.valid}
+    return experiment.check_data_dir(data_dir, manifests, DATA_FILES, "recipes/asr/prepare.py")
 
 
 def copy_data_files(data_dir: Path, exp_dir: Path) -> None:
     """Copy ``vocab.json`` and ``cmvn.json`` into the experiment, refusing to swap them silently."""
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    for name in DATA_FILES:
-        source, target = data_dir / name, exp_dir / name
-        if target.is_file() and target.read_bytes() != source.read_bytes():
-            raise ValueError(
-                f"{target} differs from {source}: this experiment was started on other data; "
-                "use a new --exp folder"
-            )
-        if not target.is_file():
-            shutil.copyfile(source, target)
+    experiment.copy_data_files(data_dir, exp_dir, DATA_FILES)
 
 
 def build_model(config: ASRRecipeConfig, vocab: Vocab) -> LAS:

@@ -17,12 +17,12 @@ from the data folder), ``best.pt`` / ``checkpoints/`` / ``log.jsonl`` / ``tensor
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from speechattn import experiment
 from speechattn.audio import GlobalCMVN
 from speechattn.config import load_config
 from speechattn.text import Vocab
@@ -65,46 +65,18 @@ class TTSRecipeConfig:
 
 def check_data_dir(data_dir: Path, config: TTSDataConfig) -> dict[str, Path]:
     """Paths of the files training needs in ``data_dir``; a missing one raises naming the fix."""
-    paths = {
-        "train": data_dir / f"{config.train}.jsonl",
-        "valid": data_dir / f"{config.valid}.jsonl",
-        **{name: data_dir / name for name in DATA_FILES},
-    }
-    missing = [str(p) for p in paths.values() if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{data_dir}: missing {', '.join(missing)}; run recipes/tts/prepare.py --out {data_dir} "
-            "first (or set data.train / data.valid to the manifest names you have)"
-        )
-    return paths
+    manifests = {"train": config.train, "valid": config.valid}
+    return experiment.check_data_dir(data_dir, manifests, DATA_FILES, "recipes/tts/prepare.py")
 
 
 def copy_data_files(data_dir: Path, exp_dir: Path) -> None:
     """Copy vocab, mel stats and feature settings into the experiment; never swap them silently."""
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    for name in DATA_FILES:
-        source, target = data_dir / name, exp_dir / name
-        if target.is_file() and target.read_bytes() != source.read_bytes():
-            raise ValueError(
-                f"{target} differs from {source}: this experiment was started on other data; "
-                "use a new --exp folder"
-            )
-        if not target.is_file():
-            shutil.copyfile(source, target)
+    experiment.copy_data_files(data_dir, exp_dir, DATA_FILES)
 
 
 def find_checkpoint(exp_dir: Path) -> Path:
     """``exp/best.pt``, else the newest ``exp/checkpoints/step-*.pt``."""
-    best = exp_dir / "best.pt"
-    if best.is_file():
-        return best
-    steps = sorted((exp_dir / "checkpoints").glob("step-*.pt"))
-    if steps:
-        return steps[-1]
-    raise FileNotFoundError(
-        f"{exp_dir}: no best.pt and no checkpoints/step-*.pt; train first "
-        f"(recipes/tts/train.py --exp {exp_dir} ...) or check --exp"
-    )
+    return experiment.find_checkpoint(exp_dir, "recipes/tts/train.py")
 
 
 def _require(exp_dir: Path, name: str) -> Path:
