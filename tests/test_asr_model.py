@@ -143,27 +143,3 @@ def test_config_errors_name_the_value():
         make()(torch.randn(1, 10, 80), torch.tensor([10]), torch.tensor([[EOS]]))
     with pytest.raises(ValueError, match="no CTC head"):
         make().ctc_log_probs(torch.randn(1, 2, 32))
-
-
-@pytest.mark.parametrize("conv_channels", [0, 6])
-def test_fast_cpu_listener_equals_packed_encoder(conv_channels):
-    """listener.encode (padded, reversed per length) == BiLSTMEncoder (packed): values, grads."""
-    from speechattn.asr import listener
-    from speechattn.nn.encoder import BiLSTMEncoder, EncoderConfig
-
-    torch.manual_seed(0)
-    config = EncoderConfig(
-        input_dim=5, hidden_dim=4, num_layers=3, pyramid=2, conv_channels=conv_channels
-    )
-    encoder = BiLSTMEncoder(config).eval()
-    x = torch.randn(3, 23, 5, requires_grad=True)
-    lengths = torch.tensor([23, 10, 3])
-    packed, packed_lengths = encoder(x, lengths)
-    fast, fast_lengths = listener.encode(encoder, x, lengths)
-    assert fast_lengths.tolist() == packed_lengths.tolist() == [6, 3, 1]
-    torch.testing.assert_close(fast, packed, atol=1e-6, rtol=1e-5)
-    weights = torch.randn_like(packed)
-    grads_packed = torch.autograd.grad((packed * weights).sum(), [x, *encoder.parameters()])
-    grads_fast = torch.autograd.grad((fast * weights).sum(), [x, *encoder.parameters()])
-    for a, b in zip(grads_packed, grads_fast, strict=True):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)

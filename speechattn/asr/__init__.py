@@ -2,7 +2,6 @@
 
 Modules:
     model        LASConfig, LAS: listener (pyramidal BiLSTM), speller (attention decoder), CTC head
-    listener     the listener's fast padded CPU path (same weights and outputs as the encoder)
     specaugment  SpecAugmentConfig, SpecAugment (training only)
     loss         ObjectiveConfig, las_loss, sampling_probability (scheduled sampling)
     search       SearchConfig, greedy_search, beam_search, decode (bounded, batched)

@@ -28,7 +28,6 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from speechattn.asr import listener
 from speechattn.asr.specaugment import SpecAugment, SpecAugmentConfig
 from speechattn.nn.attention import AttentionConfig
 from speechattn.nn.decoder import AttentionDecoder, DecoderConfig, DecoderState
@@ -141,7 +140,7 @@ class LAS(nn.Module):
                 f"encoder.input_dim={self.config.encoder.input_dim}"
             )
         x = self.specaugment(features)  # (B, T, M)
-        memory, memory_lengths = listener.encode(self.encoder, x, lengths)  # (B, T', E), (B,)
+        memory, memory_lengths = self.encoder(x, lengths)  # (B, T', E), (B,)
         memory_lengths = memory_lengths.to(memory.device)
         mask = lengths_to_mask(memory_lengths, memory.shape[1])  # (B, T')
         return SpeechMemory(memory, memory_lengths, mask, self.decoder.prepare(memory))
