@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)  # key=value may come between options
     if args.threads:
         torch.set_num_threads(args.threads)
     data = args.data or prepare_corpus(args.corpus, args.workdir)

@@ -55,14 +55,21 @@ def mini_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def overfit(mini_data, tmp_path_factory, one_thread):
-    """Train the tiny config on the 8 shortest training utterances (also the dev set)."""
+def eight_utterances(mini_data, tmp_path_factory) -> Path:
+    """A data folder whose train and dev sets are the 8 shortest training utterances."""
     data = tmp_path_factory.mktemp("asr_overfit")
     rows = sorted(read_manifest(mini_data / "train.jsonl"), key=lambda r: r["duration"])[:8]
     for split in ("train", "dev"):
         write_manifest(data / f"{split}.jsonl", rows)
     for name in ("vocab.json", "cmvn.json"):
         shutil.copyfile(mini_data / name, data / name)
+    return data
+
+
+@pytest.fixture(scope="module")
+def overfit(eight_utterances, tmp_path_factory, one_thread):
+    """Train the tiny config on the 8 utterances."""
+    data = eight_utterances
     exp = tmp_path_factory.mktemp("asr_overfit_exp")
     argv = ["--config", str(TINY), "--data", str(data), "--exp", str(exp),
             f"train.max_steps={OVERFIT_STEPS}", "train.progress=false"]  # fmt: skip
@@ -130,3 +137,26 @@ def test_load_asr_and_transcribe_files_and_tensors(overfit):
 
     wave, rate = soundfile.read(rows[0]["audio"], dtype="float32")
     assert transcribe(asr, [torch.from_numpy(wave)], sample_rate=rate) == texts[:1]
+
+
+def test_interrupted_training_resumes_exactly(eight_utterances, tmp_path, one_thread):
+    """2 steps, stop, resume to 4 == 4 steps straight (with dropout, SpecAugment and scheduled
+    sampling drawing random numbers, and a learning-rate schedule that does not depend on
+    max_steps)."""
+    common = ["--config", str(TINY), "--data", str(eight_utterances), "train.progress=false",
+              "train.checkpoint_every=2", "train.valid_every=1000", "train.decay_steps=50",
+              "model.encoder.dropout=0.2", "model.decoder.dropout=0.2",
+              "model.specaugment.freq_masks=1", "model.specaugment.time_masks=1",
+              "objective.sampling_max=0.5", "objective.sampling_end=2",
+              "search.max_length_offset=2", "search.max_length_ratio=0.5"]  # fmt: skip
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert training.main([*common, "--exp", str(straight), "train.max_steps=4"]) == 0
+    assert training.main([*common, "--exp", str(resumed), "train.max_steps=2"]) == 0
+    assert training.main([*common, "--exp", str(resumed), "train.max_steps=4"]) == 0
+    final = [
+        torch.load(p / "checkpoints" / "step-0000004.pt", weights_only=True)
+        for p in (straight, resumed)
+    ]
+    assert final[0]["model"].keys() == final[1]["model"].keys()
+    for name, value in final[0]["model"].items():
+        torch.testing.assert_close(final[1]["model"][name], value, msg=name)
