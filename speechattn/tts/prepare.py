@@ -24,7 +24,8 @@ silence quieter than ``trim_top_db`` below the peak is cut (keeping ``trim_margi
 Each mel is written under a temporary name and renamed, so a killed run leaves no half-written
 file; a re-run reuses every cached mel (idempotent) and only redoes the manifests and statistics.
 Test = the held-out list when the corpus has one, else ``num_test`` rows; dev = ``num_dev`` rows
-chosen with ``seed`` among the rest.
+chosen with ``seed`` among the rest. Neither takes more than a tenth of the rows (at least one), so
+a small corpus keeps most of its sentences for training.
 
 Usage (what ``recipes/tts/prepare.py`` runs):
     python recipes/tts/prepare.py --ljspeech-dir data/corpus_small --out data/tts_small
@@ -227,16 +228,23 @@ def _check_features(out_dir: Path, features: FeatureConfig) -> None:
         atomic_write_text(path, json.dumps(wanted, indent=1) + "\n")
 
 
+def _held_out_size(wanted: int, available: int) -> int:
+    """At most ``wanted`` rows and a tenth of ``available`` (at least 1), leaving one for training."""
+    if available < 2:
+        return 0
+    return min(wanted, max(1, available // 10), available - 1)
+
+
 def _split(ids: list[str], held_out: set[str] | None, config: PrepareConfig) -> dict[str, list[str]]:
     rest = [i for i in ids if held_out is None or i not in held_out]
     rng = random.Random(config.seed)
     if held_out is None:
         shuffled = rng.sample(rest, len(rest))
-        test = set(shuffled[: min(config.num_test, max(0, len(rest) - 2))])
+        test = set(shuffled[: _held_out_size(config.num_test, len(rest) - 1)])
         rest = [i for i in rest if i not in test]
     else:
         test = {i for i in ids if i in held_out}
-    dev = set(rng.sample(rest, min(config.num_dev, max(0, len(rest) - 1))))
+    dev = set(rng.sample(rest, _held_out_size(config.num_dev, len(rest))))
     return {
         "train": [i for i in rest if i not in dev],
         "dev": [i for i in rest if i in dev],
