@@ -6,12 +6,14 @@ importing a module when its subcommand runs so that ``speechattn --help`` stays 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import sys
+from collections.abc import Iterator
 from typing import NamedTuple
 
-__all__ = ["SUBCOMMANDS", "main"]
+__all__ = ["SUBCOMMANDS", "command_name", "main"]
 
 
 class Subcommand(NamedTuple):
@@ -72,8 +74,26 @@ def main(argv: list[str] | None = None) -> int:
     sub = SUBCOMMANDS[name]
     entry = getattr(importlib.import_module(sub.module), sub.function)
     try:
-        return int(entry(rest) or 0)
+        with command_name(f"speechattn {name}"):
+            return int(entry(rest) or 0)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         # Expected user-facing failures: one clear line, no traceback.
         print(f"speechattn {name}: error: {error}", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def command_name(name: str) -> Iterator[None]:
+    """Let argparse's default ``prog`` (from ``sys.argv[0]``) read ``name`` in usage and errors.
+
+    The recipe scripts share their parsers with the subcommands: run as ``recipes/asr/train.py``
+    the usage says ``train.py``, run as ``speechattn train asr`` it says that.
+    """
+    saved = sys.argv[0] if sys.argv else ""
+    if not sys.argv:
+        sys.argv.append("")
+    sys.argv[0] = name
+    try:
+        yield
+    finally:
+        sys.argv[0] = saved

@@ -27,7 +27,10 @@ def _by_direction(command: str, argv: list[str]) -> int:
     if argv[0] not in choices:
         print(f"speechattn {command}: choose one of {sorted(choices)}, got {argv[0]!r}", file=sys.stderr)
         return 2
-    return int(importlib.import_module(choices[argv[0]]).main(argv[1:]) or 0)
+    from speechattn.cli import command_name
+
+    with command_name(f"speechattn {command} {argv[0]}"):
+        return int(importlib.import_module(choices[argv[0]]).main(argv[1:]) or 0)
 
 
 def prepare_main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ def test_every_subcommand_has_help(words, capsys):
         main([*words, "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith("usage:") and len(out.splitlines()) > 2
+    assert out.startswith(f"usage: speechattn {' '.join(words)} ") and len(out.splitlines()) > 2
 
 
 def test_top_level_help_lists_every_subcommand(capsys):

@@ -105,7 +105,7 @@ def run_decode(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="infer", description="Decode and score with a trained LAS model."
+        description="Decode and score with a trained LAS model."
     )
     parser.add_argument("--exp", type=Path, required=True, help="experiment folder of train")
     parser.add_argument("--checkpoint", type=Path, help="weights (default: EXP/best.pt)")

@@ -102,7 +102,7 @@ def train_asr(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="train", description="Train a Listen-Attend-Spell recognizer.",
+        description="Train a Listen-Attend-Spell recognizer.",
         epilog="Overrides: dotted config keys, e.g. train.max_steps=2000 "
         "model.decoder.attention.kind=additive",
     )  # fmt: skip

@@ -496,7 +496,6 @@ def _save_cmvn(rows: Sequence[Mapping[str, Any]], path: Path, jobs: int, progres
 def build_parser() -> argparse.ArgumentParser:
     """``prepare --subsets NAME... --out DIR (--download [--download-dir D] | --librispeech-dir DIR)``."""
     parser = argparse.ArgumentParser(
-        prog="prepare",
         description="Write LibriSpeech-layout manifests, skipped.tsv, vocab.json and cmvn.json.",
     )
     parser.add_argument("--subsets", nargs="+", required=True, metavar="NAME",

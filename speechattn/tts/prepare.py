@@ -350,7 +350,7 @@ def _write_outputs(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="prepare", description="Prepare LJSpeech (or a corpus in its layout) for TTS training.",
+        description="Prepare LJSpeech (or a corpus in its layout) for TTS training.",
         epilog="Overrides: PrepareConfig keys, e.g. workers=4 num_dev=100 trim_top_db=30",
     )  # fmt: skip
     source = parser.add_mutually_exclusive_group(required=True)

@@ -53,7 +53,7 @@ def synthesis_overrides(base: SynthesisConfig, overrides: list[str]) -> Synthesi
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synthesize", description="Speak text with a trained Tacotron voice.")
+    parser = argparse.ArgumentParser(description="Speak text with a trained Tacotron voice.")
     parser.add_argument("--exp", type=Path, required=True, help="experiment folder (config.yaml, best.pt, ...)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="one utterance")

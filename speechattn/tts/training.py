@@ -87,7 +87,7 @@ def train_tts(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="train", description="Train a Tacotron voice.",
+        description="Train a Tacotron voice.",
         epilog="Overrides: dotted config keys, e.g. train.max_steps=2000 model.reduction_factor=3",
     )  # fmt: skip
     parser.add_argument("--config", type=Path, required=True, help="recipe YAML (recipes/tts/conf/*.yaml)")
