@@ -24,15 +24,10 @@ import soundfile as sf
 from speechattn.data import corpus as corpus_module
 from speechattn.data import sentences as sentences_module
 from speechattn.data.corpus import CorpusError, build_corpus, main, plan_corpus
+from speechattn.data.lexicon import Lexicon, build_lexicon
 from speechattn.data.librispeech import iter_split
 from speechattn.data.ljspeech import read_metadata
-from speechattn.data.sentences import (
-    Lexicon,
-    build_lexicon,
-    generate_sentences,
-    normalize_text,
-    to_transcript,
-)
+from speechattn.data.sentences import generate_sentences, normalize_text, to_transcript
 from speechattn.data.synth import PARTIAL_TAG, SynthesizerNotFoundError
 from speechattn.text import number_to_words, ordinal_to_words, year_to_words
 

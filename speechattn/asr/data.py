@@ -3,7 +3,7 @@
 Shapes: B batch, S samples, T frames, M mel bins, U target length (characters + EOS).
 
 Audio in a manifest is checked when a dataset is built (header plus first and last samples, see
-:func:`speechattn.data.librispeech.probe_audio`). What happens to unusual files:
+:func:`speechattn.data.audio_check.probe_audio`). What happens to unusual files:
 
 - missing, empty (0 bytes), unreadable, truncated or zero-length audio: **skipped**, with the
   reason in ``dataset.skipped`` and one warning naming the manifest and the count;
@@ -31,8 +31,8 @@ import torch
 from torch import Tensor, nn
 
 from speechattn.audio import AudioError, FeatureConfig, GlobalCMVN, LogMel, load_audio
+from speechattn.data.audio_check import UnusableAudio, probe_audio
 from speechattn.data.batching import pad_sequence_batch
-from speechattn.data.librispeech import UnusableAudio, probe_audio
 from speechattn.text import PAD, Vocab
 
 __all__ = ["ASRDataConfig", "FeatureFrontEnd", "ASRBatch", "ASRDataset", "spread"]

@@ -43,6 +43,7 @@ import torch
 from tqdm import tqdm
 
 from speechattn.audio import FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, load_audio
+from speechattn.data.audio_check import AudioInfo, UnusableAudio, probe_audio
 from speechattn.data.download import DownloadError, download, extraction_stamp, safe_extract
 from speechattn.data.manifest import atomic_write_text, write_manifest
 from speechattn.text import Vocab
@@ -51,18 +52,15 @@ __all__ = [
     "LIBRISPEECH_MIRROR",
     "LIBRISPEECH_SAMPLE_RATE",
     "LIBRISPEECH_SUBSETS",
-    "AudioInfo",
     "LibriSubset",
     "LibriUtterance",
     "Skipped",
-    "UnusableAudio",
     "build_parser",
     "download_librispeech",
     "find_split_dir",
     "iter_split",
     "main",
     "prepare_librispeech",
-    "probe_audio",
     "scan_split",
 ]
 
@@ -224,67 +222,6 @@ def download_librispeech(
         download(url, archive, info.sha256, "sha256", progress)
         safe_extract(archive, download_dir)
     return find_split_dir(download_dir, subset)
-
-
-# --------------------------------------------------------------------------------------------
-# Audio checks
-# --------------------------------------------------------------------------------------------
-
-
-class AudioInfo(NamedTuple):
-    """What :func:`probe_audio` learns from a file's header."""
-
-    frames: int
-    sample_rate: int
-    channels: int
-
-
-class UnusableAudio(ValueError):
-    """An audio file that cannot be used; ``str(err)`` is the short reason for skipped.tsv."""
-
-
-_EDGE_FRAMES = 1024
-_UNKNOWN_FRAMES = 1 << 40  # libsndfile's "length unknown" is SF_COUNT_MAX
-
-
-def probe_audio(path: str | Path) -> AudioInfo:
-    """Check that ``path`` is usable audio and return its header facts.
-
-    Reads the header plus the first and last 1024 frames, which catches missing, empty,
-    unrecognised and truncated files without decoding whole corpora. Raises
-    :class:`UnusableAudio` with a short reason.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UnusableAudio("missing audio file")
-    if path.stat().st_size == 0:
-        raise UnusableAudio("empty file (0 bytes)")
-    try:
-        audio = sf.SoundFile(path)
-    except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise UnusableAudio(f"unreadable audio ({err})") from None
-    with audio:
-        frames = audio.frames
-        try:
-            if frames >= _UNKNOWN_FRAMES:  # header does not say: count by decoding
-                frames = len(audio.read(dtype="int16"))
-            elif frames:
-                _read_edges(audio, frames)
-        except (sf.LibsndfileError, RuntimeError) as err:
-            raise UnusableAudio(f"truncated or corrupt audio data ({err})") from None
-        info = AudioInfo(frames, audio.samplerate, audio.channels)
-    if info.frames == 0:
-        raise UnusableAudio("zero-length audio (0 frames)")
-    return info
-
-
-def _read_edges(audio: sf.SoundFile, frames: int) -> None:
-    edge = min(frames, _EDGE_FRAMES)
-    head = audio.read(edge, dtype="int16")
-    audio.seek(frames - edge)
-    tail = audio.read(edge, dtype="int16")
-    if len(head) != edge or len(tail) != edge:
-        raise UnusableAudio(f"truncated or corrupt audio data (header says {frames} frames)")
 
 
 # --------------------------------------------------------------------------------------------
