@@ -1,16 +1,35 @@
-"""The files of an experiment folder that both recipes share: data files, checkpoints.
+"""What both recipes' experiment folders and train commands share.
 
 An experiment (``--exp``) holds copies of the data files its model depends on (vocabulary and
 feature statistics), the resolved ``config.yaml``, and the trainer's ``best.pt`` / ``checkpoints/``.
+The ASR and TTS ``train`` commands differ only in their config class and task; the folder checks,
+the resume guard and the command line live here once.
 """
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
 import shutil
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
-__all__ = ["check_data_dir", "copy_data_files", "find_checkpoint"]
+from speechattn.config import config_to_dict, load_config, resolve_config, save_config
+
+__all__ = [
+    "check_data_dir",
+    "check_resumable",
+    "copy_data_files",
+    "find_checkpoint",
+    "run_train_command",
+    "start_experiment",
+    "train_parser",
+]
+
+C = TypeVar("C")
 
 
 def check_data_dir(
@@ -56,3 +75,74 @@ def find_checkpoint(exp_dir: Path, train_script: str = "the recipe's train.py") 
         f"{exp_dir}: no best.pt and no checkpoints/step-*.pt; train first "
         f"({train_script} --exp {exp_dir} ...) or check --exp"
     )
+
+
+def _section(values: dict[str, Any], path: tuple[str, ...]) -> object:
+    for key in path:
+        values = values[key]
+    return values
+
+
+def check_resumable(config: C, exp_dir: Path, fixed: Sequence[tuple[str, ...]]) -> None:
+    """Refuse to resume ``exp_dir`` when a ``fixed`` config section (what the weights depend on,
+    e.g. ``("model",)``) differs from the saved ``config.yaml``; anything else may change."""
+    saved_path = exp_dir / "config.yaml"
+    if not saved_path.is_file():
+        return
+    saved = config_to_dict(load_config(type(config), saved_path))
+    new = config_to_dict(config)
+    changed = [".".join(path) for path in fixed if _section(saved, path) != _section(new, path)]
+    if changed:
+        raise ValueError(
+            f"{saved_path}: this experiment was started with other {' and '.join(changed)} "
+            "settings; use a new --exp folder (or the original config)"
+        )
+
+
+def start_experiment(
+    config: C, exp_dir: Path, fixed: Sequence[tuple[str, ...]], copy_files: Callable[[], None]
+) -> None:
+    """On rank 0 only: check that ``exp_dir`` may be resumed, copy the data files in
+    (``copy_files``) and save the resolved config."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    check_resumable(config, exp_dir, fixed)
+    copy_files()
+    save_config(config, exp_dir / "config.yaml")
+
+
+def train_parser(description: str, config_dir: str, data_help: str, example: str) -> argparse.ArgumentParser:
+    """The ``train`` command line both recipes share: --config, --data, --exp, key=value ..."""
+    parser = argparse.ArgumentParser(
+        description=description, epilog=f"Overrides: dotted config keys, e.g. {example}"
+    )
+    parser.add_argument("--config", type=Path, required=True, help=f"recipe YAML ({config_dir}/*.yaml)")
+    parser.add_argument("--data", type=Path, required=True, help=f"prepared folder ({data_help})")
+    parser.add_argument("--exp", type=Path, required=True, help="experiment folder (created; resumed)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    return parser
+
+
+def run_train_command(
+    argv: list[str] | None,
+    parser: argparse.ArgumentParser,
+    config_class: type[C],
+    train: Callable[[C, Path, Path], Any],
+    metric: str,
+) -> int:
+    """Parse ``argv``, resolve the config, call ``train(config, data, exp)``; returns the exit code.
+
+    Expected failures (missing files, bad overrides, a changed model on resume) are one line on
+    stderr and exit code 1."""
+    args = parser.parse_intermixed_args(argv)  # key=value may come between options
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    try:
+        config = resolve_config(config_class, args.config, args.overrides)
+        result = train(config, args.data, args.exp)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
+    best = "none" if result.best_metric is None else f"{result.best_metric:.4f}"
+    print(f"trained to step {result.step}; best {metric} {best}; model in {args.exp / 'best.pt'}")
+    return 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -31,8 +30,8 @@ from speechattn.asr.recipe import (
 )
 from speechattn.asr.task import ASRTask
 from speechattn.audio import GlobalCMVN
-from speechattn.config import config_to_dict, load_config, resolve_config, save_config
 from speechattn.data.manifest import read_manifest
+from speechattn.experiment import run_train_command, start_experiment, train_parser
 from speechattn.text import Vocab
 from speechattn.train import Trainer, TrainResult
 
@@ -61,37 +60,13 @@ def build_task(config: ASRRecipeConfig, data_dir: str | os.PathLike) -> ASRTask:
     )
 
 
-def _get(values: dict, path: tuple[str, ...]) -> object:
-    for key in path:
-        values = values[key]
-    return values
-
-
-def _check_resumable(config: ASRRecipeConfig, exp_dir: Path) -> None:
-    saved_path = exp_dir / "config.yaml"
-    if not saved_path.is_file():
-        return
-    saved = config_to_dict(load_config(ASRRecipeConfig, saved_path))
-    new = config_to_dict(config)
-    changed = [".".join(path) for path in _FIXED_SECTIONS if _get(saved, path) != _get(new, path)]
-    if changed:
-        raise ValueError(
-            f"{saved_path}: this experiment was started with other "
-            f"{' and '.join(changed)} settings; "
-            "use a new --exp folder (or the original config)"
-        )
-
-
 def train_asr(
     config: ASRRecipeConfig, data_dir: str | os.PathLike, exp_dir: str | os.PathLike
 ) -> TrainResult:
     """Save the config, vocab and CMVN into ``exp_dir``, then train (resuming when possible)."""
     data_dir, exp_dir = Path(data_dir), Path(exp_dir)
     check_data_dir(data_dir, config.data)
-    if int(os.environ.get("RANK", "0")) == 0:
-        _check_resumable(config, exp_dir)
-        copy_data_files(data_dir, exp_dir)
-        save_config(config, exp_dir / "config.yaml")
+    start_experiment(config, exp_dir, _FIXED_SECTIONS, lambda: copy_data_files(data_dir, exp_dir))
     torch.manual_seed(config.train.seed)  # the model's initial weights follow train.seed too
     task = build_task(config, data_dir)
     log.info("model: %.2fM parameters; %d training / %d validation utterances",
@@ -101,35 +76,11 @@ def train_asr(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Train a Listen-Attend-Spell recognizer.",
-        epilog="Overrides: dotted config keys, e.g. train.max_steps=2000 "
-        "model.decoder.attention.kind=additive",
+    return train_parser(
+        "Train a Listen-Attend-Spell recognizer.", "recipes/asr/conf",
+        "manifests, vocab, cmvn", "train.max_steps=2000 model.decoder.attention.kind=additive",
     )  # fmt: skip
-    parser.add_argument(
-        "--config", type=Path, required=True, help="recipe YAML (recipes/asr/conf/*.yaml)"
-    )
-    parser.add_argument(
-        "--data", type=Path, required=True, help="prepared folder (manifests, vocab, cmvn)"
-    )
-    parser.add_argument(
-        "--exp", type=Path, required=True, help="experiment folder (created; resumed)"
-    )
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_intermixed_args(argv)  # key=value may come between options
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
-    )
-    try:
-        config = resolve_config(ASRRecipeConfig, args.config, args.overrides)
-        result = train_asr(config, args.data, args.exp)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"train: error: {error}", file=sys.stderr)
-        return 1
-    best = "none" if result.best_metric is None else f"{result.best_metric:.4f}"
-    print(f"trained to step {result.step}; best dev CER {best}; model in {args.exp / 'best.pt'}")
-    return 0
+    return run_train_command(argv, build_parser(), ASRRecipeConfig, train_asr, "dev CER")

@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
 from speechattn.audio import GlobalCMVN
-from speechattn.config import config_to_dict, load_config, resolve_config, save_config
+from speechattn.experiment import run_train_command, start_experiment, train_parser
 from speechattn.text import Vocab
 from speechattn.train import Trainer, TrainResult
 from speechattn.tts.data import TTSDataset, check_features
@@ -31,7 +30,7 @@ from speechattn.tts.task import TTSTask
 __all__ = ["build_task", "train_tts", "build_parser", "main"]
 
 log = logging.getLogger(__name__)
-_FIXED_SECTIONS = ("model", "data")
+_FIXED_SECTIONS = (("model",), ("data",))  # what the weights depend on
 
 
 def build_task(config: TTSRecipeConfig, data_dir: str | os.PathLike) -> TTSTask:
@@ -51,30 +50,13 @@ def build_task(config: TTSRecipeConfig, data_dir: str | os.PathLike) -> TTSTask:
     )  # fmt: skip
 
 
-def _check_resumable(config: TTSRecipeConfig, exp_dir: Path) -> None:
-    saved_path = exp_dir / "config.yaml"
-    if not saved_path.is_file():
-        return
-    saved = config_to_dict(load_config(TTSRecipeConfig, saved_path))
-    new = config_to_dict(config)
-    changed = [s for s in _FIXED_SECTIONS if saved[s] != new[s]]
-    if changed:
-        raise ValueError(
-            f"{saved_path}: this experiment was started with other {' and '.join(changed)} "
-            "settings; use a new --exp folder (or the original config)"
-        )
-
-
 def train_tts(
     config: TTSRecipeConfig, data_dir: str | os.PathLike, exp_dir: str | os.PathLike
 ) -> TrainResult:
     """Save config, vocab, mel stats and features into ``exp_dir``, then train (or resume)."""
     data_dir, exp_dir = Path(data_dir), Path(exp_dir)
     check_data_dir(data_dir, config.data)
-    if int(os.environ.get("RANK", "0")) == 0:
-        _check_resumable(config, exp_dir)
-        copy_data_files(data_dir, exp_dir)
-        save_config(config, exp_dir / "config.yaml")
+    start_experiment(config, exp_dir, _FIXED_SECTIONS, lambda: copy_data_files(data_dir, exp_dir))
     task = build_task(config, data_dir)
     log.info(
         "model: %.2fM parameters; %d training / %d validation utterances",
@@ -86,26 +68,11 @@ def train_tts(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Train a Tacotron voice.",
-        epilog="Overrides: dotted config keys, e.g. train.max_steps=2000 model.reduction_factor=3",
-    )  # fmt: skip
-    parser.add_argument("--config", type=Path, required=True, help="recipe YAML (recipes/tts/conf/*.yaml)")
-    parser.add_argument("--data", type=Path, required=True, help="prepared folder (manifests, vocab, mel stats)")
-    parser.add_argument("--exp", type=Path, required=True, help="experiment folder (created; resumed)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    return parser
+    return train_parser(
+        "Train a Tacotron voice.", "recipes/tts/conf", "manifests, vocab, mel stats",
+        "train.max_steps=2000 model.reduction_factor=3",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    try:
-        config = resolve_config(TTSRecipeConfig, args.config, args.overrides)
-        result = train_tts(config, args.data, args.exp)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"train: error: {error}", file=sys.stderr)
-        return 1
-    best = "none" if result.best_metric is None else f"{result.best_metric:.4f}"
-    print(f"trained to step {result.step}; best dev mel L1 {best}; model in {args.exp / 'best.pt'}")
-    return 0
+    return run_train_command(argv, build_parser(), TTSRecipeConfig, train_tts, "dev mel L1")
