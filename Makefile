@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check speechattn recipes tests benchmarks scripts
 
 test: setup lint
-	$(BIN)/python -m pytest -q --doctest-modules tests speechattn $(ARGS)
+	$(BIN)/python -m pytest -q --durations=12 --doctest-modules tests speechattn $(ARGS)
 
 demo: setup
 	$(BIN)/python -m speechattn demo --mode $(DEMO) --exp $(EXP) $(ARGS)

@@ -68,7 +68,8 @@ def synthesize_main(argv: list[str] | None = None) -> int:
     tts = TTS.load(args.model)
     speech = tts.synthesize(args.text)
     wav, png = tts.save(speech, args.output)
-    info = {k: speech.info[k] for k in ("duration", "stop_reason") if k in speech.info}
+    keys = ("duration_s", "decoder_steps", "stop_reason", "focus_rate", "monotonicity", "rtf")
+    info = {k: speech.info[k] for k in keys if k in speech.info}
     print(f"{wav}\t{png}\t{json.dumps(info)}")
     return 0
 

@@ -46,11 +46,9 @@ ASR_ID = re.compile(r"^(\d{3})-(\d{4})-(\d{4})$")
 
 
 @pytest.fixture(scope="module")
-def mini(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    if not HAVE_SYNTHESIZERS:
-        pytest.skip("needs espeak-ng and flite")
-    root = tmp_path_factory.mktemp("offline") / "mini"
-    return root, build_corpus(root, size="mini", seed=0, jobs=2, progress=False)
+def mini(mini_corpus: Path) -> tuple[Path, dict]:
+    """The session's mini corpus and its summary (a second build of a finished corpus only reads)."""
+    return mini_corpus, build_corpus(mini_corpus, size="mini", seed=0, jobs=2, progress=False)
 
 
 @pytest.fixture(scope="module")

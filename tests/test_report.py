@@ -1,8 +1,6 @@
 """Tests for speechattn/report.py: contents, error highlighting, and rendering in real Chromium."""
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -72,49 +70,9 @@ def test_report_of_an_empty_folder_is_a_clear_error(tmp_path):
         build_report(tmp_path)
 
 
-CHECK_SCRIPT = """
-<pre id="result">pending</pre>
-<script>
-// Runs after every image and the audio's metadata had their chance to load (window 'load').
-function mediaDuration(a) {
-  if (a.readyState >= 1) return Promise.resolve(a.duration);
-  return new Promise(resolve => {
-    a.addEventListener('loadedmetadata', () => resolve(a.duration));
-    a.addEventListener('error', () => resolve(-1));
-    setTimeout(() => resolve(-2), 5000);
-  });
-}
-window.addEventListener('load', async () => {
-  const widths = [...document.images].map(img => img.complete ? img.naturalWidth : 0);
-  const durations = await Promise.all([...document.querySelectorAll('audio')].map(mediaDuration));
-  const links = [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'));
-  document.getElementById('result').textContent = JSON.stringify({widths, durations, links});
-});
-</script>
-"""
-
-
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-@pytest.mark.skipif(chromium() is None,
-                    reason="Chromium not installed (Debian: apt-get install chromium; make test does)")
-def test_report_renders_in_headless_chromium_with_every_image_and_audio_loaded(tmp_path):
-    report = build_report(make_experiment(tmp_path / "exp"))
-    probe = tmp_path / "probe.html"
-    probe.write_text(report.read_text().replace("</body>", CHECK_SCRIPT + "</body>"))
-    result = subprocess.run(
-        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--autoplay-policy=no-user-gesture-required",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom",
-         probe.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )
-    dom = result.stdout
-    assert '<pre id="result">' in dom, result.stderr[-2000:]
-    found = json.loads(dom.split('<pre id="result">')[1].split("</pre>")[0])
+def test_report_renders_in_headless_chromium_with_every_image_and_audio_loaded(tmp_path,
+                                                                          load_in_chromium):
+    found = load_in_chromium(build_report(make_experiment(tmp_path / "exp")))
     assert len(found["widths"]) == 6 and all(w > 0 for w in found["widths"]), found
     assert found["durations"] and all(d == pytest.approx(1.0, abs=0.05) for d in found["durations"]), found
     assert found["links"] == []

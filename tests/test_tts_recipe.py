@@ -71,6 +71,27 @@ def test_synthesize_command_writes_wav_png_and_summary(experiment, tmp_path, cap
     assert "utt-0001:" in capsys.readouterr().out
 
 
+def test_cli_synthesize_writes_the_wav_and_png_it_prints(experiment, tmp_path, capsys):
+    """``speechattn synthesize --model EXP "text" -o F.wav``: a 16-bit WAV at the voice's rate, an
+    alignment PNG beside it, and one line naming both with the duration and why decoding stopped."""
+    from speechattn.cli import main
+
+    _, exp = experiment
+    target = tmp_path / "speech" / "hello.wav"
+    assert main(["synthesize", "--model", str(exp), "Nine, ten!", "-o", str(target)]) == 0
+    wav, png, info = capsys.readouterr().out.strip().split("\t")
+    assert wav == str(target) and png == str(target.with_suffix(".png"))
+    written = sf.info(target)
+    assert written.samplerate == RATE and written.subtype == "PCM_16" and written.frames > 0
+    info = json.loads(info)
+    assert info["duration_s"] == pytest.approx(written.frames / RATE, abs=0.02)
+    assert info["stop_reason"] in ("stop_token", "max_decoder_steps") and info["decoder_steps"] > 0
+    assert 0 < info["focus_rate"] <= 1 and 0 <= info["monotonicity"] <= 1
+    assert target.with_suffix(".png").stat().st_size > 1000
+    assert main(["synthesize", "--model", str(tmp_path / "nowhere"), "hi", "-o", str(target)]) == 1
+    assert "speechattn synthesize: error:" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("make_args", "message"),
     [
