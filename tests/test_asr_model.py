@@ -7,7 +7,7 @@ import torch
 
 from speechattn.asr.loss import ObjectiveConfig, las_loss, sampling_probability
 from speechattn.asr.model import LAS, LASConfig
-from speechattn.asr.specaugment import SpecAugment, SpecAugmentConfig
+from speechattn.asr.specaugment import SpecAugment, SpecAugmentConfig, warp_mel_axis
 from speechattn.nn.attention import ATTENTION
 from speechattn.text import EOS, PAD
 
@@ -134,6 +134,30 @@ def test_specaugment_masks_in_training_only():
     assert len(set(zero_rows.tolist())) > 1  # iid: utterances get their own masks
     off = SpecAugment(SpecAugmentConfig(freq_masks=0, time_masks=0)).train()
     assert torch.equal(off(x), x)
+
+
+def test_warp_mel_axis_moves_peaks_by_the_factor_and_keeps_unit_factor_exact():
+    x = torch.zeros(3, 5, 40)
+    x[:, :, 10] = 1.0  # a spectral peak at bin 10 in every frame
+    warped = warp_mel_axis(x, torch.tensor([1.0, 1.2, 0.8]))
+    assert torch.equal(warped[0], x[0])
+    assert warped[1, 0].argmax().item() == 12 and warped[2, 0].argmax().item() == 8
+    assert torch.allclose(warped[1], warped[1, :1].expand(5, -1))  # every frame alike
+    ramp = torch.arange(40.0).expand(1, 2, 40)  # linear in the bin: interpolation is exact
+    assert torch.allclose(warp_mel_axis(ramp, torch.tensor([1.25]))[0, 0, :30], torch.arange(30.0) / 1.25)
+    assert warp_mel_axis(ramp, torch.tensor([0.5]))[0, 0, -1] == 39.0  # clamped to the top bin
+
+
+def test_specaugment_freq_warp_only_in_training_and_per_utterance():
+    augment = SpecAugment(SpecAugmentConfig(freq_masks=0, time_masks=0, freq_warp=0.2))
+    x = torch.randn(1, 30, 20).expand(6, -1, -1).contiguous()  # 6 copies of one utterance
+    assert torch.equal(augment.eval()(x), x)
+    torch.manual_seed(0)
+    warped = augment.train()(x)
+    assert warped.shape == x.shape and not torch.equal(warped, x)
+    assert len({tuple(w.flatten()[:50].tolist()) for w in warped}) == 6  # a factor per utterance
+    with pytest.raises(ValueError, match="freq_warp=0.7"):
+        SpecAugmentConfig(freq_warp=0.7)
 
 
 def test_config_errors_name_the_value():

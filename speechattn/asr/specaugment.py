@@ -1,4 +1,5 @@
-"""SpecAugment (Park et al., 2019) frequency and time masking, active in training mode only.
+"""SpecAugment (Park et al., 2019) frequency and time masking, and an optional mel-axis warp, active
+in training mode only.
 
 Shapes: B batch, T frames, M mel bins.
 
@@ -6,6 +7,11 @@ Masks come from ``torchaudio.transforms.FrequencyMasking`` / ``TimeMasking`` wit
 every utterance in a batch gets its own masks. Features are expected to be CMVN-normalized: the
 masks fill with 0, the per-bin mean. Time-warping is left out (it costs more than it helps on small
 corpora).
+
+``freq_warp=w`` stretches or squeezes each utterance's mel axis by a factor drawn from
+``[1 - w, 1 + w]`` before masking (bin m takes the value at m / factor, linearly interpolated): a
+cheap stand-in for vocal tract length perturbation, meant to make a model trained on few voices
+less sensitive to a new voice's formants and pitch. Off (0) by default.
 
 >>> import torch
 >>> augment = SpecAugment(SpecAugmentConfig(freq_masks=1, freq_width=4, time_masks=1, time_width=5))
@@ -18,10 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 from torchaudio.transforms import FrequencyMasking, TimeMasking
 
-__all__ = ["SpecAugmentConfig", "SpecAugment"]
+__all__ = ["SpecAugmentConfig", "SpecAugment", "warp_mel_axis"]
 
 
 @dataclass
@@ -33,6 +40,7 @@ class SpecAugmentConfig:
     time_masks: int = 2
     time_width: int = 40  # frames per time mask, at most
     time_ratio: float = 0.2  # and at most this fraction of the (padded) frames
+    freq_warp: float = 0.0  # mel axis scaled by a factor in [1 - freq_warp, 1 + freq_warp]
 
     def __post_init__(self) -> None:
         for name in ("freq_masks", "freq_width", "time_masks", "time_width"):
@@ -40,11 +48,15 @@ class SpecAugmentConfig:
                 raise ValueError(f"specaugment.{name}={getattr(self, name)} must be >= 0")
         if not 0.0 < self.time_ratio <= 1.0:
             raise ValueError(f"specaugment.time_ratio={self.time_ratio} must be in (0, 1]")
+        if not 0.0 <= self.freq_warp < 0.5:
+            raise ValueError(f"specaugment.freq_warp={self.freq_warp} must be in [0, 0.5)")
 
     @property
     def enabled(self) -> bool:
-        return (self.freq_masks > 0 and self.freq_width > 0) or (
-            self.time_masks > 0 and self.time_width > 0
+        return (
+            (self.freq_masks > 0 and self.freq_width > 0)
+            or (self.time_masks > 0 and self.time_width > 0)
+            or self.freq_warp > 0
         )
 
 
@@ -60,11 +72,40 @@ class SpecAugment(nn.Module):
             time_mask = TimeMasking(config.time_width, iid_masks=True, p=config.time_ratio)
             masks += [time_mask] * config.time_masks
         self.masks = nn.ModuleList(masks)
+        self.freq_warp = config.freq_warp
 
     def forward(self, features: Tensor) -> Tensor:
-        if not self.training or len(self.masks) == 0:
+        if not self.training:
+            return features
+        if self.freq_warp > 0:
+            factors = torch.empty(features.shape[0], device=features.device)
+            factors.uniform_(1.0 - self.freq_warp, 1.0 + self.freq_warp)
+            features = warp_mel_axis(features, factors)
+        if len(self.masks) == 0:
             return features
         x = features.transpose(1, 2).unsqueeze(1)  # (B, 1, M, T): torchaudio's (..., freq, time)
         for mask in self.masks:
             x = mask(x)
         return x.squeeze(1).transpose(1, 2)  # (B, T, M)
+
+
+def warp_mel_axis(features: Tensor, factors: Tensor) -> Tensor:
+    """(B, T, M) features with utterance b's mel axis scaled by ``factors[b]`` (B,).
+
+    Output bin m is the input at position m / factor, linearly interpolated and clamped to the top
+    bin: a factor above 1 moves spectral features up, below 1 down.
+
+    >>> x = torch.zeros(1, 1, 10); x[0, 0, 4] = 1.0
+    >>> warp_mel_axis(x, torch.tensor([1.5]))[0, 0].argmax().item()
+    6
+    """
+    frames, bins = features.shape[1], features.shape[2]
+    grid = torch.arange(bins, device=features.device, dtype=features.dtype)
+    position = grid.unsqueeze(0) / factors.to(features.dtype).unsqueeze(1)  # (B, M)
+    position = position.clamp(max=bins - 1)
+    low = position.floor().long()
+    high = (low + 1).clamp(max=bins - 1)
+    frac = (position - low).unsqueeze(1)  # (B, 1, M)
+    below = features.gather(2, low.unsqueeze(1).expand(-1, frames, -1))  # (B, T, M)
+    above = features.gather(2, high.unsqueeze(1).expand(-1, frames, -1))  # (B, T, M)
+    return below + (above - below) * frac
