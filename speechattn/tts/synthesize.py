@@ -56,7 +56,7 @@ class VocoderConfig:
 
     n_iter: int = 32
     momentum: float = 0.99
-    power: float = 1.5  # sharpens harmonics the inverse mel smears (Tacotron's choice)
+    power: float = 1.0  # > 1 sharpens harmonics (Tacotron used 1.5) but erases quiet sounds
 
 
 @dataclass
