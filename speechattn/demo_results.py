@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["collect_results", "format_results", "write_results", "tts_intelligibility"]
+__all__ = [
+    "collect_results",
+    "format_results",
+    "training_span",
+    "tts_intelligibility",
+    "write_results",
+]
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -47,9 +53,37 @@ def tts_intelligibility(exp: Path) -> dict[str, float] | None:
     return result
 
 
+def training_span(log_path: Path) -> dict[str, float] | None:
+    """Steps and wall-clock minutes a training log covers (its first to its last event).
+
+    Read from ``log.jsonl`` rather than the stage stamp, which a re-run of the stage (resuming a
+    finished training does nothing) overwrites with its own few seconds. The first ``log_every``
+    steps come before the first event and are not counted.
+    """
+    try:
+        lines = log_path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    events = []
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+    timed = [e for e in events if "time" in e and "step" in e]
+    if len(timed) < 2:
+        return None
+    return {"steps": max(e["step"] for e in timed),
+            "minutes": (timed[-1]["time"] - timed[0]["time"]) / 60}
+
+
 def collect_results(exp: str | Path) -> dict[str, Any]:
     exp = Path(exp)
-    results: dict[str, Any] = {"asr": {}, "tts": {}, "stages": {}}
+    results: dict[str, Any] = {"asr": {}, "tts": {}, "stages": {}, "training": {}}
+    for direction in ("asr", "tts"):
+        span = training_span(exp / direction / "log.jsonl")
+        if span:
+            results["training"][direction] = span
     for summary_path in sorted((exp / "asr" / "decode").glob("*/summary.json")):
         summary = _load(summary_path) or {}
         align = summary.get("alignment", {})
@@ -95,9 +129,13 @@ def format_results(results: dict[str, Any], note: str = "") -> str:
                   f"| synthesized | {tts['sentences']} | {_pct(intel.get('wer'))} "
                   f"| {_pct(intel.get('cer'))} | {_num(tts['focus_rate'])} | {_num(tts['monotonicity'])} "
                   f"| {_num(tts['rtf'])} | {tts['reached_cap']} |"]
+    if results.get("training"):
+        spans = ", ".join(f"{direction.upper()} {span['steps']} steps in {span['minutes']:.1f} min"
+                          for direction, span in results["training"].items())
+        lines += ["", f"Training (from the logs): {spans}"]
     if results["stages"]:
         timings = ", ".join(f"{k} {v:.0f} s" for k, v in results["stages"].items() if v is not None)
-        lines += ["", f"Stage timings: {timings}"]
+        lines += ["", f"Stage timings (last run of each): {timings}"]
     if note:
         lines += ["", f"Note: {note}"]
     return "\n".join(lines) + "\n"

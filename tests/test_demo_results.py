@@ -1,0 +1,33 @@
+"""Tests for speechattn/demo_results.py: the demo's closing table from the files stages leave."""
+
+import json
+
+from speechattn.demo_results import collect_results, format_results, training_span
+
+
+def test_training_span_reads_steps_and_minutes_and_skips_a_cut_line(tmp_path):
+    log = tmp_path / "log.jsonl"
+    events = [{"step": 20, "split": "train", "time": 1000.0}, {"step": 400, "split": "valid", "time": 1600.0},
+              {"step": 2000, "split": "train", "time": 2800.0}]
+    log.write_text("".join(json.dumps(e) + "\n" for e in events) + '{"step": 20')
+    assert training_span(log) == {"steps": 2000, "minutes": 30.0}
+    assert training_span(tmp_path / "missing.jsonl") is None
+
+
+def test_table_takes_training_time_from_the_log_not_the_stamp(tmp_path):
+    exp = tmp_path
+    (exp / "asr" / "decode" / "test").mkdir(parents=True)
+    (exp / "asr" / "decode" / "test" / "summary.json").write_text(json.dumps(
+        {"wer": 0.17, "cer": 0.048, "utterances": 80, "rtf": 0.05,
+         "alignment": {"focus_rate_mean": 0.6, "monotonicity_mean": 0.998}}))
+    (exp / "asr" / "log.jsonl").write_text(
+        json.dumps({"step": 20, "time": 0.0}) + "\n" + json.dumps({"step": 2000, "time": 1770.0}) + "\n")
+    (exp / "stages").mkdir()
+    (exp / "stages" / "asr-train.done").write_text(json.dumps({"seconds": 8.0}))  # a no-op re-run
+    results = collect_results(exp)
+    assert results["training"] == {"asr": {"steps": 2000, "minutes": 29.5}}
+    table = format_results(results, note="a note")
+    assert "| test | 17.0% | 4.8% | 0.600 | 0.998 | 0.050 |" in table
+    assert "Training (from the logs): ASR 2000 steps in 29.5 min" in table
+    assert "Stage timings (last run of each): asr-train 8 s" in table
+    assert table.rstrip().endswith("Note: a note")
