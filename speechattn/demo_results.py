@@ -27,10 +27,23 @@ def _load(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def tts_intelligibility(exp: Path) -> dict[str, float] | None:
-    """CER/WER of the demo's own ASR model on the synthesized held-out sentences.
+def _source_recordings(exp: Path, texts: list[str]) -> list[Path] | None:
+    """The recordings of ``texts`` in the demo's TTS test manifest, or None if any is missing."""
+    from speechattn.data.manifest import read_manifest
 
-    The synthesized 22.05 kHz audio is resampled to the recognizer's rate. Cached in
+    manifest = exp / "data" / "tts" / "test.jsonl"
+    if not manifest.is_file():
+        return None
+    audio = {row["text"]: Path(row["audio"]) for row in read_manifest(manifest)}
+    paths = [audio.get(text) for text in texts]
+    return None if any(p is None or not p.is_file() for p in paths) else paths
+
+
+def tts_intelligibility(exp: Path) -> dict[str, float] | None:
+    """CER/WER of the demo's own ASR model on the synthesized held-out sentences, and on the TTS
+    voice's own recordings of the same sentences (``source_cer``/``source_wer``, the yardstick).
+
+    The 22.05 kHz audio is resampled to the recognizer's rate. Cached in
     ``tts/synth/intelligibility.json``.
     """
     cache = exp / "tts" / "synth" / "intelligibility.json"
@@ -49,6 +62,10 @@ def tts_intelligibility(exp: Path) -> dict[str, float] | None:
     hyps = [asr.transcribe(exp / "tts" / "synth" / item["wav"]) for item in items]
     rates = error_rates(refs, hyps)
     result = {"cer": rates.cer, "wer": rates.wer, "sentences": len(items)}
+    recordings = _source_recordings(exp, [item["text"] for item in items])
+    if recordings is not None:
+        source = error_rates(refs, [asr.transcribe(path) for path in recordings])
+        result.update(source_cer=source.cer, source_wer=source.wer)
     cache.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return result
 
@@ -129,6 +146,9 @@ def format_results(results: dict[str, Any], note: str = "") -> str:
                   f"| synthesized | {tts['sentences']} | {_pct(intel.get('wer'))} "
                   f"| {_pct(intel.get('cer'))} | {_num(tts['focus_rate'])} | {_num(tts['monotonicity'])} "
                   f"| {_num(tts['rtf'])} | {tts['reached_cap']} |"]
+        if intel.get("source_wer") is not None:
+            lines.append(f"| the voice's recordings | {tts['sentences']} | {_pct(intel['source_wer'])} "
+                         f"| {_pct(intel['source_cer'])} | - | - | - | - |")
     if results.get("training"):
         spans = ", ".join(f"{direction.upper()} {span['steps']} steps in {span['minutes']:.1f} min"
                           for direction, span in results["training"].items())

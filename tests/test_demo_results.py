@@ -31,3 +31,13 @@ def test_table_takes_training_time_from_the_log_not_the_stamp(tmp_path):
     assert "Training (from the logs): ASR 2000 steps in 29.5 min" in table
     assert "Stage timings (last run of each): asr-train 8 s" in table
     assert table.rstrip().endswith("Note: a note")
+
+
+def test_tts_rows_put_the_voices_own_recordings_beside_the_synthesis():
+    results = {"asr": {}, "stages": {}, "training": {}, "tts": {
+        "sentences": 20, "focus_rate": 0.686, "monotonicity": 1.0, "rtf": 0.034, "reached_cap": 0,
+        "intelligibility": {"wer": 1.029, "cer": 0.603, "sentences": 20,
+                            "source_wer": 0.075, "source_cer": 0.02}}}
+    table = format_results(results)
+    assert "| synthesized | 20 | 102.9% | 60.3% | 0.686 | 1.000 | 0.034 | 0 |" in table
+    assert "| the voice's recordings | 20 | 7.5% | 2.0% | - | - | - | - |" in table
