@@ -2,8 +2,9 @@
 
 Usage: python scripts/update_readme.py [EXP_DIR]   (default exp/demo, after `make demo`)
 
-Copies EXP/results.md between the README's demo-results markers and the first ASR test alignment
-PNG to docs/images/demo_alignment.png, so the README never carries hand-edited numbers.
+Copies the first ASR test alignment PNG to docs/images/demo_alignment.png and puts it, then
+EXP/results.md, between the README's demo-results markers, so the README never carries
+hand-edited numbers.
 """
 
 import shutil
@@ -17,13 +18,13 @@ START, END = "<!-- demo-results:start -->", "<!-- demo-results:end -->"
 def main(exp: Path) -> None:
     results = (exp / "results.md").read_text(encoding="utf-8").strip()
     pictures = sorted((exp / "asr" / "decode" / "test" / "alignments").glob("*.png"))
-    block = [START, "", results, ""]
+    block = [START, ""]
     if pictures:
         target = ROOT / "docs" / "images" / "demo_alignment.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(pictures[0], target)
         block += [f"![ASR attention of {pictures[0].stem}](docs/images/demo_alignment.png)", ""]
-    block.append(END)
+    block += [results, "", END]
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
     head, rest = text.split(START, 1)
