@@ -28,6 +28,8 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
+from speechattn.data.manifest import atomic_write_text
+
 __all__ = [
     "AudioError",
     "FeatureConfig",
@@ -359,14 +361,7 @@ class GlobalCMVN(nn.Module):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {"format": "speechattn-cmvn", "mean": self.mean.tolist(), "std": self.std.tolist()}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(record, handle)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, json.dumps(record))
         return path
 
     @classmethod
