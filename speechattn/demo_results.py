@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from speechattn.data.manifest import read_log, read_manifest
+
 __all__ = [
     "collect_results",
     "format_results",
@@ -29,8 +31,6 @@ def _load(path: Path) -> dict[str, Any] | None:
 
 def _source_recordings(exp: Path, texts: list[str]) -> list[Path] | None:
     """The recordings of ``texts`` in the demo's TTS test manifest, or None if any is missing."""
-    from speechattn.data.manifest import read_manifest
-
     manifest = exp / "data" / "tts" / "test.jsonl"
     if not manifest.is_file():
         return None
@@ -77,17 +77,7 @@ def training_span(log_path: Path) -> dict[str, float] | None:
     finished training does nothing) overwrites with its own few seconds. The first ``log_every``
     steps come before the first event and are not counted.
     """
-    try:
-        lines = log_path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    events = []
-    for line in lines:
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
-    timed = [e for e in events if "time" in e and "step" in e]
+    timed = [e for e in read_log(log_path) if "time" in e and "step" in e]
     if len(timed) < 2:
         return None
     return {"steps": max(e["step"] for e in timed),

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from speechattn.data.manifest import read_log
+
 __all__ = ["build_report", "training_curves", "highlight_errors", "main"]
 
 WORST_UTTERANCES = 10
@@ -57,25 +59,11 @@ def _figure_png(figure: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a killed run: the rest of the log is still worth showing
-    return rows
-
-
 def training_curves(exp_dir: str | Path) -> dict[str, dict[str, list[tuple[int, float]]]]:
     """Curves from ``exp_dir/log.jsonl`` grouped by figure: {"loss": {name: [(step, value)]}, ...}."""
     groups: dict[str, dict[str, list[tuple[int, float]]]] = {}
     skip = {"step", "split", "time", "lr", "grad_norm", "skipped", "audio_seconds_per_second"}
-    for event in _read_jsonl(Path(exp_dir) / "log.jsonl"):
+    for event in read_log(Path(exp_dir) / "log.jsonl"):
         split = event.get("split", "train")
         for key, value in event.items():
             if key in skip or not isinstance(value, int | float) or isinstance(value, bool):
@@ -162,7 +150,7 @@ def _asr_table(scored: list[tuple[Path, dict[str, Any]]], root: Path) -> str:
 def _asr_section(folder: Path, summary: Mapping[str, Any], root: Path) -> str:
     name = html.escape(str(folder.relative_to(root)))
     parts = [f"<h3>{name}: WER {summary['wer']:.2%}, CER {summary['cer']:.2%}</h3>"]
-    per_utt = sorted(_read_jsonl(folder / "per_utt.jsonl"), key=lambda r: -float(r.get("cer", 0)))
+    per_utt = sorted(read_log(folder / "per_utt.jsonl"), key=lambda r: -float(r.get("cer", 0)))
     worst = [r for r in per_utt if float(r.get("cer", 0)) > 0][:WORST_UTTERANCES]
     if worst:
         parts.append("<table><tr><th>id</th><th>CER</th><th>reference / hypothesis</th></tr>")
@@ -173,7 +161,7 @@ def _asr_section(folder: Path, summary: Mapping[str, Any], root: Path) -> str:
         parts.append("</table>")
     else:
         parts.append("<p>No utterance has an error.</p>")
-    hyps = {r["id"]: r for r in _read_jsonl(folder / "hyps.jsonl")}
+    hyps = {r["id"]: r for r in read_log(folder / "hyps.jsonl")}
     for png in sorted((folder / "alignments").glob("*.png"))[:ALIGNMENT_IMAGES]:
         row = hyps.get(png.stem, {})
         parts.append(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from speechattn.data.manifest import ManifestError, read_manifest, write_manifest
+from speechattn.data.manifest import ManifestError, read_log, read_manifest, write_manifest
 
 ROWS = [
     {"id": "1089-134686-0000", "audio": "/a/b.flac", "duration": 10.435, "text": "HE HOPED",
@@ -49,3 +49,10 @@ def test_failed_write_leaves_old_manifest_untouched(tmp_path: Path) -> None:
 def test_missing_manifest_says_run_prepare(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="prepare"):
         read_manifest(tmp_path / "nope.jsonl")
+
+
+def test_read_log_skips_a_cut_line_and_a_missing_file_is_empty(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"step": 1, "loss": 2.0}\n\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')
+    assert read_log(log) == [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}]
+    assert read_log(tmp_path / "missing.jsonl") == []

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ManifestError", "read_manifest", "write_manifest", "atomic_write_text"]
+__all__ = ["ManifestError", "read_log", "read_manifest", "write_manifest", "atomic_write_text"]
 
 
 class ManifestError(ValueError):
@@ -61,6 +61,25 @@ def _parse_line(path: Path, line_number: int, line: str) -> dict[str, Any]:
             "re-run the prepare step"
         )
     return row
+
+
+def read_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Events of a JSON-lines log (the trainer's ``log.jsonl``, a decode's ``per_utt.jsonl``).
+
+    Unlike :func:`read_manifest` it is lenient: a missing file gives ``[]`` and a line that is not
+    JSON (cut short by a killed run) is skipped, because the rest of a log is still worth reading.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
 
 
 def write_manifest(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]]) -> None:
