@@ -1,5 +1,5 @@
-"""Shared test fixtures: the offline mini corpus (built once per session), and loading a report in
-headless Chromium to read back what loaded."""
+"""Shared test fixtures: one torch thread for tiny models, the offline mini corpus (built once per
+session), and loading a report in headless Chromium to read back what loaded."""
 
 import json
 import shutil
@@ -72,3 +72,16 @@ def mini_corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("offline") / "mini"
     build_corpus(root, size="mini", seed=0, jobs=2, progress=False)
     return root
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run the module's tiny models on one torch thread (restored afterwards): they gain nothing from
+    intra-op threads, and on a busy machine OpenMP threads spinning for each other make every step
+    tens of times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

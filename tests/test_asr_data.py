@@ -20,18 +20,11 @@ from speechattn.config import resolve_config
 from speechattn.data.manifest import write_manifest
 from speechattn.text import EOS, Vocab
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 RATE = 16000
 TEXT = "A CAB"
 TINY = "recipes/asr/conf/tiny.yaml"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models run faster on one thread, and far faster when other processes share the CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _tone(seconds: float, rate: int = RATE, channels: int = 1) -> np.ndarray:

@@ -25,15 +25,6 @@ SPLITS = ["train", "dev", "test", "test-unseen-voice"]
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    """Small models run faster on one thread, and far faster when other processes share the CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
 def mini_data(mini_corpus, tmp_path_factory) -> Path:
     """The offline mini corpus, prepared by the recipe's prepare script."""
     import importlib.util

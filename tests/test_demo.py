@@ -9,19 +9,10 @@ import json
 import math
 
 import pytest
-import torch
 
 from speechattn import demo
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_quick_demo_runs_every_stage_and_writes_a_complete_report(tmp_path, one_thread, capsys,

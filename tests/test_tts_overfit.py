@@ -27,6 +27,8 @@ from speechattn.tts.recipe import TTSRecipeConfig, load_tts
 from speechattn.tts.synthesize import synthesize
 from speechattn.tts.training import train_tts
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SENTENCES = ["the quick brown fox jumps.", "she sells sea shells by the shore."]
 CHARS = "abcdefghijklmnopqrstuvwxyz .,'"
 
@@ -57,16 +59,6 @@ def character_voice(text: str, n_mels: int = 80) -> np.ndarray:
     mel = np.stack(frames)
     mel[1:-1] = 0.25 * mel[:-2] + 0.5 * mel[1:-1] + 0.25 * mel[2:]  # soft transitions
     return mel.astype(np.float32)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy machine OpenMP threads that
-    spin waiting for each other make every step tens of times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

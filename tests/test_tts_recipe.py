@@ -6,23 +6,14 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from speechattn.tts import prepare, synthesize_cli, training
 
-pytestmark = pytest.mark.slow  # trains (2 steps) and synthesizes
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # trains (2 steps) and synthesizes
 
 RATE = 22050
 TINY = "recipes/tts/conf/tiny.yaml"
 SHORT = ["train.max_steps=2", "train.valid_every=2", "train.checkpoint_every=2", "train.media_every=2", "train.progress=false"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
