@@ -36,6 +36,7 @@ from torch import nn
 from speechattn.asr.data import ASRBatch, ASRDataset, spread
 from speechattn.asr.infer import run_decode
 from speechattn.asr.inference import decode_dataset, load_asr
+from speechattn.asr.lm import fit_texts
 from speechattn.asr.loss import las_loss
 from speechattn.asr.recipe import ASRRecipeConfig
 from speechattn.asr.scoring import score_hypotheses
@@ -96,13 +97,22 @@ def stage_decode(task: ASRTask, config: ASRRecipeConfig, limit: int) -> None:
     subset = ASRDataset(spread(dataset.rows, limit), dataset.vocab, dataset.frontend, dataset.name)
     audio = sum(row["duration"] for row in subset.rows)
     model = task.model.eval()
-    for beam in (1, 10):
-        search = dataclasses.replace(config.search, beam_size=beam, ctc_weight=0.0)
+    lm = None
+    if config.lm.order > 0:
+        lm = fit_texts([row.get("text", "") for row in task.train_set.rows], dataset.vocab, config.lm)
+    plain = dataclasses.replace(config.search, ctc_weight=0.0, lm_weight=0.0)
+    settings = {
+        "greedy": dataclasses.replace(plain, beam_size=1),
+        "beam 10": dataclasses.replace(plain, beam_size=10),
+        "beam 10 + the config's CTC and LM weights": dataclasses.replace(config.search, beam_size=10),
+    }
+    for name, search in settings.items():
         start = time.perf_counter()
-        decoded = decode_dataset(model, subset, search)
+        decoded = decode_dataset(model, subset, search, lm=lm)
         elapsed = time.perf_counter() - start
-        print(f"decode beam {beam:>2}: RTF {elapsed / audio:.4f} ({len(decoded)} utterances, "
-              f"{audio:.0f} s of audio, batch {search.batch_size}); {peak_memory()}")  # fmt: skip
+        print(f"decode {name} (ctc {search.ctc_weight}, lm {search.lm_weight}): RTF "
+              f"{elapsed / audio:.4f} ({len(decoded)} utterances, {audio:.0f} s of audio, "
+              f"batch {search.batch_size}); {peak_memory()}")  # fmt: skip
 
 
 def _lstm_kernels(model: nn.Module, batch: ASRBatch) -> float:

@@ -80,7 +80,7 @@ class ASR:
         features = self.loaded.frontend.to(device)(wave).unsqueeze(0)  # (1, T, M)
         lengths = torch.tensor([features.shape[1]], device=device)
         with torch.no_grad():
-            (hyp,) = decode(model, features, lengths, search, keep_attention=return_attention)
+            (hyp,) = decode(model, features, lengths, search, return_attention, self.loaded.lm)
         text = self.loaded.vocab.decode(hyp.tokens)
         if return_attention:
             return text, hyp.attention.cpu().numpy()

@@ -31,7 +31,7 @@ def make_exp(path, overrides=()):
 
 
 def test_load_asr_returns_eval_model_vocab_cmvn_config(tmp_path):
-    model, vocab, cmvn, config = load_asr(make_exp(tmp_path / "exp"))
+    model, vocab, cmvn, config, _ = load_asr(make_exp(tmp_path / "exp"))
     assert not model.training and model.vocab_size == len(vocab) == 4 + len(" DEHLORW")
     assert cmvn.mean.shape == (80,) and config.model.encoder.hidden_dim == 32
 

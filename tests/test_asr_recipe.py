@@ -13,8 +13,10 @@ import torch
 
 from speechattn.asr import infer, training
 from speechattn.asr.inference import load_asr, transcribe
+from speechattn.asr.lm import CharNgramLM
 from speechattn.asr.search import SearchConfig
 from speechattn.data.manifest import read_manifest, write_manifest
+from speechattn.text import Vocab
 
 pytestmark = pytest.mark.slow
 
@@ -112,9 +114,24 @@ def test_infer_greedy_and_beam_on_the_overfit_model(overfit, tmp_path):
     assert [h.split(" ", 1)[0] for h in hyps] == [r["id"] for r in read_manifest(manifest)]
 
 
+def test_training_fits_the_lm_and_infer_fuses_it(overfit, tmp_path):
+    data, exp, _ = overfit
+    lm = CharNgramLM.load(exp / "lm.json")  # fitted on the training transcripts by train
+    texts = [r["text"] for r in read_manifest(data / "train.jsonl")]
+    assert lm.perplexity([Vocab.load(exp / "vocab.json").encode(t) for t in texts]) < 3.0
+    out = tmp_path / "fused"
+    argv = ["--exp", str(exp), "--manifest", str(data / "dev.jsonl"), "--no-progress",
+            "--out", str(out), "--beam", "4", "--lm-weight", "0.3"]  # fmt: skip
+    assert infer.main(argv) == 0
+    record = json.loads((out / "decode.json").read_text())
+    assert record["search"]["lm_weight"] == 0.3 and record["lm"] == str(exp / "lm.json")
+    assert json.loads((out / "summary.json").read_text())["cer"] < 0.05
+    assert infer.main([*argv[:-4], "--out", str(tmp_path / "x"), "--lm", str(tmp_path / "no.json")]) == 1
+
+
 def test_load_asr_and_transcribe_files_and_tensors(overfit):
     data, exp, _ = overfit
-    model, vocab, cmvn, config = asr = load_asr(exp)
+    model, vocab, cmvn, config, _ = asr = load_asr(exp)
     assert not model.training and len(vocab) == model.vocab_size
     rows = read_manifest(data / "dev.jsonl")[:3]
     texts = transcribe(asr, [r["audio"] for r in rows], SearchConfig(beam_size=2))

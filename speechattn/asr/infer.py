@@ -28,6 +28,7 @@ import torch
 
 from speechattn.asr.data import ASRDataset
 from speechattn.asr.inference import LoadedASR, find_checkpoint, iter_decoded, load_asr
+from speechattn.asr.recipe import LM_FILE
 from speechattn.asr.scoring import (
     decoded_row,
     save_alignment_plot,
@@ -61,7 +62,7 @@ def search_from_args(base: SearchConfig, args: argparse.Namespace) -> SearchConf
     changes = {
         "beam_size": args.beam, "ctc_weight": args.ctc_weight,
         "length_penalty": args.length_penalty, "batch_size": args.batch_size,
-        "max_length_ratio": args.max_length_ratio,
+        "max_length_ratio": args.max_length_ratio, "lm_weight": args.lm_weight,
     }  # fmt: skip
     return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
 
@@ -81,7 +82,8 @@ def run_decode(
     to_plot = {row["id"] for row in dataset.rows[:plot]}
     by_id: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
-    for decoded in iter_decoded(asr.model, dataset, search, keep_attention=True, progress=progress):
+    decoded_rows = iter_decoded(asr.model, dataset, search, True, progress, asr.lm)
+    for decoded in decoded_rows:
         by_id[decoded.id] = decoded_row(decoded)
         if decoded.id in to_plot:
             save_alignment_plot(decoded, out_dir)
@@ -115,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--beam", type=int, help="beam size (1: greedy; default: the config's)")
     parser.add_argument("--ctc-weight", type=float, help="joint CTC weight in beam search")
+    parser.add_argument("--lm", type=Path, help="character LM (default: EXP/lm.json if present)")
+    parser.add_argument(
+        "--lm-weight", type=float, help="LM weight in beam search (0: no LM; default: the config's)"
+    )
     parser.add_argument("--length-penalty", type=float, help="rank by score / length ** this")
     parser.add_argument(
         "--max-length-ratio", type=float, help="output steps per encoder frame, at most"
@@ -130,12 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stage_decode(args: argparse.Namespace) -> None:
-    asr = load_asr(args.exp, args.checkpoint, args.device)
+    asr = load_asr(args.exp, args.checkpoint, args.device, args.lm)
     search = search_from_args(asr.config.search, args)
     rows = read_manifest(args.manifest) if args.manifest else audio_rows(args.audio)
     name = str(args.manifest) if args.manifest else "--audio"
     record = run_decode(asr, rows, search, args.out, args.plot, name, not args.no_progress)
     record["checkpoint"] = str(args.checkpoint or find_checkpoint(args.exp))
+    fused = asr.lm is not None and search.lm_weight > 0
+    record["lm"] = str(args.lm or args.exp / LM_FILE) if fused else None
     atomic_write_text(args.out / "decode.json", json.dumps(record, indent=2) + "\n")
     print(f"decoded {record['utterances']} utterance(s), {len(record['skipped'])} skipped, "
           f"RTF {record['rtf']} -> {args.out / 'hyp.txt'}")  # fmt: skip

@@ -22,8 +22,9 @@ from tqdm import tqdm
 
 from speechattn import experiment
 from speechattn.asr.data import ASRDataset, FeatureFrontEnd
+from speechattn.asr.lm import CharNgramLM
 from speechattn.asr.model import LAS
-from speechattn.asr.recipe import ASRRecipeConfig, build_frontend, build_model
+from speechattn.asr.recipe import LM_FILE, ASRRecipeConfig, build_frontend, build_model
 from speechattn.asr.search import SearchConfig, decode
 from speechattn.audio import GlobalCMVN, load_audio, resample
 from speechattn.config import load_config
@@ -43,12 +44,14 @@ __all__ = [
 
 
 class LoadedASR(NamedTuple):
-    """A trained recognizer: unpacks as ``model, vocab, cmvn, config``."""
+    """A trained recognizer: unpacks as ``model, vocab, cmvn, config, lm`` (``lm``: None when
+    the experiment has no ``lm.json``)."""
 
     model: LAS
     vocab: Vocab
     cmvn: GlobalCMVN
     config: ASRRecipeConfig
+    lm: CharNgramLM | None = None
 
     @property
     def frontend(self) -> FeatureFrontEnd:
@@ -83,8 +86,10 @@ def load_asr(
     exp_dir: str | os.PathLike,
     checkpoint: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
+    lm: str | os.PathLike | None = None,
 ) -> LoadedASR:
-    """Load ``exp_dir``'s config, vocab, CMVN and weights (``best.pt`` unless ``checkpoint``)."""
+    """Load ``exp_dir``'s config, vocab, CMVN, weights (``best.pt`` unless ``checkpoint``) and
+    character LM (``lm.json`` unless ``lm``; none if that file does not exist)."""
     exp_dir = Path(exp_dir)
     if not exp_dir.is_dir():
         raise FileNotFoundError(f"{exp_dir}: experiment folder not found")
@@ -106,7 +111,11 @@ def load_asr(
             f"{path}: weights do not fit the model in {config_path} and {exp_dir / 'vocab.json'} "
             f"({first}); use the checkpoint of this experiment"
         ) from None
-    return LoadedASR(model.eval().to(device), vocab, cmvn, config)
+    lm_path = Path(lm) if lm is not None else exp_dir / LM_FILE
+    if lm is not None and not lm_path.is_file():
+        raise FileNotFoundError(f"{lm_path}: language model not found")
+    language_model = CharNgramLM.load(lm_path, len(vocab)) if lm_path.is_file() else None
+    return LoadedASR(model.eval().to(device), vocab, cmvn, config, language_model)
 
 
 def _device(model: LAS) -> torch.device:
@@ -138,7 +147,8 @@ def transcribe(
     for start in range(0, len(order), search.batch_size):
         chunk = order[start : start + search.batch_size]
         padded, lengths = pad_sequence_batch([features[i] for i in chunk])  # (B, T, M)
-        for i, hyp in zip(chunk, decode(asr.model, padded, lengths, search), strict=True):
+        hyps = decode(asr.model, padded, lengths, search, lm=asr.lm)
+        for i, hyp in zip(chunk, hyps, strict=True):
             texts[i] = asr.vocab.decode(hyp.tokens)
     return [texts[i] for i in range(len(features))]
 
@@ -149,6 +159,7 @@ def iter_decoded(
     search: SearchConfig,
     keep_attention: bool = False,
     progress: bool = False,
+    lm: CharNgramLM | None = None,
 ) -> Iterator[Decoded]:
     """Decode every usable utterance of ``dataset`` in length-sorted batches, yielded as decoded.
 
@@ -164,7 +175,7 @@ def iter_decoded(
             continue
         with torch.no_grad():
             hyps = decode(model, batch.features.to(device), batch.lengths.to(device), search,
-                          keep_attention)  # fmt: skip
+                          keep_attention, lm)  # fmt: skip
         for utt_id, hyp in zip(batch.ids, hyps, strict=True):
             row = dataset.row(utt_id)
             yield Decoded(
@@ -179,7 +190,9 @@ def decode_dataset(
     search: SearchConfig,
     keep_attention: bool = False,
     progress: bool = False,
+    lm: CharNgramLM | None = None,
 ) -> list[Decoded]:
     """:func:`iter_decoded` collected in dataset order."""
-    results = {d.id: d for d in iter_decoded(model, dataset, search, keep_attention, progress)}
+    decoded = iter_decoded(model, dataset, search, keep_attention, progress, lm)
+    results = {d.id: d for d in decoded}
     return [results[row["id"]] for row in dataset.rows if row["id"] in results]

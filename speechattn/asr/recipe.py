@@ -9,9 +9,11 @@ A recipe config composes the components' own configs; it is resolved with
     train:      TrainConfig      the shared trainer (steps, lr, batch frames, checkpoints...)
     data:       ASRDataConfig    manifests, duration limit, feature settings
     search:     SearchConfig     decoding defaults (validation is always greedy)
+    lm:         LMConfig         the character LM fitted on the training transcripts (if any)
 
 Experiment folder: ``config.yaml``, ``vocab.json``, ``cmvn.json`` (copied from the data folder),
-``best.pt`` / ``checkpoints/`` / ``log.jsonl`` / ``tensorboard/`` (the trainer).
+``lm.json`` (the character LM, unless ``lm.order=0``), ``best.pt`` / ``checkpoints/`` /
+``log.jsonl`` / ``tensorboard/`` (the trainer).
 """
 
 from __future__ import annotations
@@ -21,23 +23,28 @@ from pathlib import Path
 
 from speechattn import experiment
 from speechattn.asr.data import ASRDataConfig, FeatureFrontEnd
+from speechattn.asr.lm import LMConfig, fit_texts
 from speechattn.asr.loss import ObjectiveConfig
 from speechattn.asr.model import LAS, LASConfig
 from speechattn.asr.search import SearchConfig
 from speechattn.audio import GlobalCMVN
+from speechattn.data.manifest import read_manifest
 from speechattn.text import Vocab
 from speechattn.train import TrainConfig
 
 __all__ = [
     "ASRRecipeConfig",
     "DATA_FILES",
+    "LM_FILE",
     "check_data_dir",
     "copy_data_files",
     "build_model",
     "build_frontend",
+    "write_lm",
 ]
 
 DATA_FILES = ("vocab.json", "cmvn.json")
+LM_FILE = "lm.json"
 
 
 @dataclass
@@ -49,6 +56,7 @@ class ASRRecipeConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     data: ASRDataConfig = field(default_factory=ASRDataConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    lm: LMConfig = field(default_factory=LMConfig)
 
     def __post_init__(self) -> None:
         n_mels, input_dim = self.data.features.n_mels, self.model.encoder.input_dim
@@ -61,6 +69,10 @@ class ASRRecipeConfig:
             raise ValueError(
                 f"search.ctc_weight={self.search.ctc_weight} needs a CTC head: "
                 "set model.ctc_weight > 0"
+            )
+        if self.search.lm_weight > 0 and self.lm.order == 0:
+            raise ValueError(
+                f"search.lm_weight={self.search.lm_weight} needs a language model: set lm.order > 0"
             )
 
 
@@ -81,3 +93,12 @@ def build_model(config: ASRRecipeConfig, vocab: Vocab) -> LAS:
 
 def build_frontend(config: ASRRecipeConfig, cmvn: GlobalCMVN) -> FeatureFrontEnd:
     return FeatureFrontEnd(config.data.features, cmvn)
+
+
+def write_lm(config: ASRRecipeConfig, train_manifest: Path, vocab: Vocab, exp_dir: Path) -> Path | None:
+    """Fit the character LM on the training transcripts into ``exp_dir/lm.json`` (once)."""
+    path = exp_dir / LM_FILE
+    if config.lm.order == 0 or path.is_file():
+        return None
+    texts = [row.get("text", "") for row in read_manifest(train_manifest)]
+    return fit_texts(texts, vocab, config.lm).save(path)

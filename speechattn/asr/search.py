@@ -9,9 +9,11 @@ returns more than ``max_length - 1`` characters.
 
 Beam search decodes several utterances x beams in one batched decoder step. Each step:
 
-1. every alive row scores all V extensions: ``(1 - w) log p_att(c) + w * delta_ctc(c)``, with
-   ``w = ctc_weight`` and ``delta_ctc`` from :class:`~speechattn.asr.ctc_prefix.CTCPrefixScorer`
-   (joint scoring needs a model with a CTC head; ``w = 0`` skips it);
+1. every alive row scores all V extensions: ``(1 - w) log p_att(c) + w * delta_ctc(c) +
+   l * log p_lm(c | history)``, with ``w = ctc_weight`` and ``delta_ctc`` from
+   :class:`~speechattn.asr.ctc_prefix.CTCPrefixScorer` (joint scoring needs a model with a CTC
+   head; ``w = 0`` skips it), and ``l = lm_weight`` with a
+   :class:`~speechattn.asr.lm.CharNgramLM` (shallow fusion; ``l = 0`` skips it);
 2. the K best extensions per utterance are kept; those that are EOS become finished hypotheses
    and leave the beam (it refills to K at the next step);
 3. an utterance ends when no hypothesis is alive, when no alive hypothesis can beat the best
@@ -20,7 +22,8 @@ Beam search decodes several utterances x beams in one batched decoder step. Each
    so long ones do not slow short ones.
 
 Finished hypotheses are ranked by ``score / length ** length_penalty`` (length = characters + EOS).
-With ``beam_size=1`` and ``ctc_weight=0`` beam search returns exactly the greedy hypothesis.
+With ``beam_size=1``, ``ctc_weight=0`` and ``lm_weight=0`` beam search returns exactly the greedy
+hypothesis.
 PAD and BLANK are never emitted.
 """
 
@@ -34,6 +37,7 @@ import torch
 from torch import Tensor
 
 from speechattn.asr.ctc_prefix import CTCPrefixScorer, CTCPrefixState
+from speechattn.asr.lm import CharNgramLM
 from speechattn.asr.model import LAS, SpeechMemory
 from speechattn.nn.decoder import DecoderState
 from speechattn.text import BLANK, EOS, PAD
@@ -49,6 +53,7 @@ class SearchConfig:
 
     beam_size: int = 1
     ctc_weight: float = 0.0  # joint CTC prefix scoring in beam search (needs a CTC head)
+    lm_weight: float = 0.0  # shallow fusion with a character LM in beam search (needs an LM)
     length_penalty: float = 1.0  # rank finished hypotheses by score / length ** length_penalty
     max_length_ratio: float = 2.0  # at most ratio x encoder frames + offset output steps
     max_length_offset: int = 10
@@ -67,6 +72,8 @@ class SearchConfig:
             )
         if self.batch_size < 1:
             raise ValueError(f"search.batch_size={self.batch_size} must be >= 1")
+        if self.lm_weight < 0:
+            raise ValueError(f"search.lm_weight={self.lm_weight} must be >= 0")
 
 
 class Hypothesis(NamedTuple):
@@ -192,7 +199,7 @@ def _start_beams(
     )  # fmt: skip
 
 
-def _extension_scores(model: LAS, beams: _Beams, config: SearchConfig):
+def _extension_scores(model: LAS, beams: _Beams, config: SearchConfig, lm: CharNgramLM | None):
     """Scores (b, K, V) of every extension, plus what is needed to advance the chosen ones."""
     logits, weights, state = model.step(beams.tokens, beams.speech, beams.state)
     logp = _forbid_specials(torch.log_softmax(logits.float(), dim=1))  # (N, V)
@@ -200,6 +207,9 @@ def _extension_scores(model: LAS, beams: _Beams, config: SearchConfig):
     if beams.scorer is not None:
         delta, r_next = beams.scorer.score(beams.ctc)  # (N, V), (N, T', 2, V)
         logp = (1 - config.ctc_weight) * logp + config.ctc_weight * delta.to(logp.dtype)
+    if lm is not None and config.lm_weight > 0:
+        histories = [[EOS, *row] for row in beams.history.tolist()]  # EOS: the start symbol
+        logp = logp + config.lm_weight * lm.log_probs(histories).to(logp.device)  # (N, V)
     batch, beam = beams.scores.shape
     total = beams.scores.unsqueeze(2) + logp.view(batch, beam, -1)  # (b, K, V)
     return total, weights, state, delta, r_next
@@ -212,11 +222,20 @@ def beam_search(
     lengths: Tensor,
     config: SearchConfig | None = None,
     keep_attention: bool = False,
+    lm: CharNgramLM | None = None,
 ) -> list[Hypothesis]:
-    """Batched beam search: (B, T, M), (B,) -> B best hypotheses (model in eval mode)."""
+    """Batched beam search: (B, T, M), (B,) -> B best hypotheses (model in eval mode).
+
+    ``lm`` is used when ``config.lm_weight > 0`` (and is then required).
+    """
     config = config or SearchConfig()
     if config.ctc_weight > 0 and not model.has_ctc:
         raise ValueError("search.ctc_weight > 0 needs a model trained with a CTC head")
+    if config.lm_weight > 0 and lm is None:
+        raise ValueError(
+            "search.lm_weight > 0 needs a language model: EXP/lm.json (written by training) "
+            "or infer.py --lm FILE; or set search.lm_weight=0"
+        )
     beam = config.beam_size
     beams = _start_beams(model, features, lengths, config, keep_attention)
     finished: list[list[tuple[float, float, list[int], Tensor | None]]] = [
@@ -224,7 +243,7 @@ def beam_search(
     ]
     step = 0
     while len(beams.utt) > 0:
-        total, weights, state, delta, r_next = _extension_scores(model, beams, config)
+        total, weights, state, delta, r_next = _extension_scores(model, beams, config, lm)
         batch, _, vocab = total.shape
         eos_scores = total[:, :, EOS]  # (b, K) each alive hypothesis ending now
         top_scores, top_index = total.view(batch, beam * vocab).topk(beam, dim=1)  # (b, K)
@@ -319,8 +338,10 @@ def decode(
     lengths: Tensor,
     config: SearchConfig | None = None,
     keep_attention: bool = False,
+    lm: CharNgramLM | None = None,
 ) -> list[Hypothesis]:
-    """Greedy search when ``beam_size == 1`` and ``ctc_weight == 0``, beam search otherwise."""
+    """Greedy search when ``beam_size == 1`` and no CTC or LM weight, beam search otherwise."""
     config = config or SearchConfig()
-    search = greedy_search if config.beam_size == 1 and config.ctc_weight == 0 else beam_search
-    return search(model, features, lengths, config, keep_attention)
+    if config.beam_size == 1 and config.ctc_weight == 0 and config.lm_weight == 0:
+        return greedy_search(model, features, lengths, config, keep_attention)
+    return beam_search(model, features, lengths, config, keep_attention, lm)

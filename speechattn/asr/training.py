@@ -27,6 +27,7 @@ from speechattn.asr.recipe import (
     build_model,
     check_data_dir,
     copy_data_files,
+    write_lm,
 )
 from speechattn.asr.task import ASRTask
 from speechattn.audio import GlobalCMVN
@@ -63,10 +64,14 @@ def build_task(config: ASRRecipeConfig, data_dir: str | os.PathLike) -> ASRTask:
 def train_asr(
     config: ASRRecipeConfig, data_dir: str | os.PathLike, exp_dir: str | os.PathLike
 ) -> TrainResult:
-    """Save the config, vocab and CMVN into ``exp_dir``, then train (resuming when possible)."""
+    """Save the config, vocab, CMVN and the transcripts' LM into ``exp_dir``, then train (resuming
+    when possible)."""
     data_dir, exp_dir = Path(data_dir), Path(exp_dir)
-    check_data_dir(data_dir, config.data)
+    paths = check_data_dir(data_dir, config.data)
     start_experiment(config, exp_dir, _FIXED_SECTIONS, lambda: copy_data_files(data_dir, exp_dir))
+    lm_path = write_lm(config, paths["train"], Vocab.load(paths["vocab.json"]), exp_dir)
+    if lm_path is not None:
+        log.info("character LM (order %d) of the training transcripts -> %s", config.lm.order, lm_path)
     torch.manual_seed(config.train.seed)  # the model's initial weights follow train.seed too
     task = build_task(config, data_dir)
     log.info("model: %.2fM parameters; %d training / %d validation utterances",
