@@ -7,7 +7,7 @@ import torch
 
 from speechattn.nn.attention import AttentionConfig
 from speechattn.nn.decoder import DecoderConfig
-from speechattn.nn.encoder import EncoderConfig
+from speechattn.nn.encoder import EncoderConfig, lengths_to_mask
 from speechattn.tts.inference import InferenceConfig, attention_window, infer
 from speechattn.tts.loss import TacotronLoss, TacotronLossConfig, guided_attention_prior
 from speechattn.tts.model import (
@@ -88,6 +88,49 @@ def test_padded_batch_equals_each_item_alone():
         torch.testing.assert_close(out.mel_after[b, :f], alone.mel_after[0, :f], atol=1e-5, rtol=1e-4)
         steps = int(num_decoder_steps(mel_lengths[b], 2))
         torch.testing.assert_close(out.stop_logits[b, :steps], alone.stop_logits[0, :steps], atol=1e-5, rtol=1e-4)
+
+
+def test_self_fed_frames_at_the_two_extremes():
+    model = make(r=2)
+    model.config.prenet.dropout_at_inference = False  # deterministic in eval mode
+    text, text_lengths, mels, mel_lengths = batch()
+    forced = model(text, text_lengths, mels, mel_lengths)
+    almost_never = model(text, text_lengths, mels, mel_lengths, feedback=1e-12)
+    for name in ("mel_before", "mel_after", "stop_logits", "alignments"):
+        torch.testing.assert_close(getattr(almost_never, name), getattr(forced, name))
+    # feedback=1: every step is fed the model's own last frame, exactly as in free running.
+    fed = model(text, text_lengths, mels, mel_lengths, feedback=1.0)
+    memory, memory_lengths = model.encode(text, text_lengths)
+    mask = lengths_to_mask(memory_lengths, memory.shape[1])
+    keys, state = model.decoder.prepare(memory), model.decoder.initial_state(memory)
+    previous, frames = torch.zeros(3, MELS), []
+    for _ in range(fed.stop_logits.shape[1]):
+        result = model.step(previous, memory, mask, state, keys, prenet_dropout=False)
+        frames.append(result.frames)
+        previous, state = result.frames[:, -1], result.state
+    free = torch.cat(frames, dim=1) * lengths_to_mask(mel_lengths, 10).unsqueeze(2)
+    torch.testing.assert_close(fed.mel_before, free)
+    assert not torch.allclose(fed.mel_before, forced.mel_before)
+
+
+def test_self_fed_frames_train_and_are_checked():
+    model = make(r=2).train()
+    text, text_lengths, mels, mel_lengths = batch()
+    out = model(text, text_lengths, mels, mel_lengths, feedback=0.5)
+    out.mel_after.abs().mean().backward()
+    assert all(p.grad is not None for p in model.prenet.parameters())
+    with pytest.raises(ValueError, match="feedback=1.5"):
+        model(text, text_lengths, mels, mel_lengths, feedback=1.5)
+
+
+def test_feedback_schedule_ramps_and_rejects_bad_values():
+    config = TacotronLossConfig(feedback_max=0.5, feedback_start=100, feedback_end=300)
+    assert [config.feedback(s) for s in (0, 100, 200, 300, 5000)] == [0.0, 0.0, 0.25, 0.5, 0.5]
+    assert TacotronLossConfig().feedback(5000) == 0.0
+    with pytest.raises(ValueError, match="feedback_max=2"):
+        TacotronLossConfig(feedback_max=2)
+    with pytest.raises(ValueError, match="feedback_end=1 is before"):
+        TacotronLossConfig(feedback_start=5, feedback_end=1)
 
 
 def test_prenet_dropout_follows_mode_and_config():

@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from speechattn.asr.model import LASOutput
 from speechattn.text import BLANK, PAD
+from speechattn.train import linear_ramp
 
 __all__ = ["ObjectiveConfig", "sampling_probability", "las_loss"]
 
@@ -49,12 +50,7 @@ class ObjectiveConfig:
 
 def sampling_probability(step: int, config: ObjectiveConfig) -> float:
     """The scheduled-sampling probability at ``step`` (linear ramp, then flat)."""
-    if config.sampling_max == 0 or step <= config.sampling_start:
-        return 0.0
-    if step >= config.sampling_end:
-        return config.sampling_max
-    progress = (step - config.sampling_start) / (config.sampling_end - config.sampling_start)
-    return config.sampling_max * progress
+    return linear_ramp(step, config.sampling_max, config.sampling_start, config.sampling_end)
 
 
 def las_loss(

@@ -17,7 +17,10 @@ The text encoder is the same :class:`~speechattn.nn.encoder.BiLSTMEncoder` the A
 
 Decoder step ``u`` is fed the last frame of step ``u - 1``'s group of ``r`` frames (a zero
 "go" frame at ``u = 0``). Mels are expected normalized (zero mean, unit variance per bin), so
-the go frame and the zero padding sit at the corpus mean.
+the go frame and the zero padding sit at the corpus mean. In training that frame is the recorded
+one (teacher forcing), or with probability ``feedback`` per utterance and step the model's own
+prediction (self-fed frames, detached), so that it learns to continue from its own output as it
+must in synthesis.
 """
 
 from __future__ import annotations
@@ -236,20 +239,56 @@ class Tacotron(nn.Module):
         return torch.cat([go, last_of_group[:, :-1]], dim=1)
 
     def forward(
-        self, text: Tensor, text_lengths: Tensor, mels: Tensor, mel_lengths: Tensor
+        self,
+        text: Tensor,
+        text_lengths: Tensor,
+        mels: Tensor,
+        mel_lengths: Tensor,
+        feedback: float = 0.0,
     ) -> TacotronOutput:
         """Teacher forcing: (B, T), (B,), (B, F, M), (B,) -> :class:`TacotronOutput`.
 
-        The output time axis is ``ceil(F / r) * r`` (targets are padded to a multiple of r).
+        ``feedback`` in [0, 1]: probability, per utterance and step, of feeding the decoder its own
+        previous frame instead of the recorded one. The output time axis is ``ceil(F / r) * r``
+        (targets are padded to a multiple of r).
         """
+        if not 0.0 <= feedback <= 1.0:
+            raise ValueError(f"feedback={feedback} must be in [0, 1]")
         memory, memory_lengths = self.encode(text, text_lengths)
-        prenet = self.prenet(self.teacher_inputs(mels), dropout=self.prenet_dropout())  # (B, U, P)
-        outputs, alignments = self.decoder(prenet, memory, memory_lengths)  # (B, U, H+E), (B, U, T)
-        mel_before, stop_logits = self.project(outputs)
+        inputs = self.teacher_inputs(mels)  # (B, U, M)
+        if feedback > 0:
+            mel_before, stop_logits, alignments = self._self_fed(inputs, memory, memory_lengths, feedback)
+        else:
+            prenet = self.prenet(inputs, dropout=self.prenet_dropout())  # (B, U, P)
+            outputs, alignments = self.decoder(prenet, memory, memory_lengths)  # (B, U, H+E), (B, U, T)
+            mel_before, stop_logits = self.project(outputs)
         mel_lengths = mel_lengths.to(mel_before.device)
         mel_before = mel_before * lengths_to_mask(mel_lengths, mel_before.shape[1]).unsqueeze(2)
         mel_after = self.refine(mel_before, mel_lengths)
         return TacotronOutput(mel_before, mel_after, stop_logits, alignments)
+
+    def _self_fed(
+        self, inputs: Tensor, memory: Tensor, memory_lengths: Tensor, feedback: float
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Decoder steps over (B, U, M) recorded inputs, each replaced by the previous step's own
+        last frame with probability ``feedback`` -> frames (B, U * r, M), stop (B, U), (B, U, T)."""
+        mask = lengths_to_mask(memory_lengths.to(memory.device), memory.shape[1])  # (B, T)
+        keys = self.decoder.prepare(memory)
+        state = self.decoder.initial_state(memory)
+        dropout = self.prenet_dropout()
+        frames, stops, weights = [], [], []
+        for u in range(inputs.shape[1]):
+            previous = inputs[:, u]  # (B, M)
+            if u > 0:
+                own = frames[-1][:, -1].detach()  # (B, M): the last of the previous r frames
+                pick = torch.rand(previous.shape[0], 1, device=previous.device) < feedback
+                previous = torch.where(pick, own, previous)
+            result = self.step(previous, memory, mask, state, keys, dropout)
+            frames.append(result.frames)
+            stops.append(result.stop_logit)
+            weights.append(result.weights)
+            state = result.state
+        return torch.cat(frames, dim=1), torch.stack(stops, dim=1), torch.stack(weights, dim=1)
 
     def step(
         self,

@@ -99,10 +99,13 @@ class TTSTask:
 
     def training_step(self, model: nn.Module, batch: TTSBatch, step: int) -> tuple[Tensor, dict]:
         """Loss of one batch; ``model`` may be DDP-wrapped, so it is called, not reached into."""
-        output = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
+        feedback = self.loss.config.feedback(step)
+        output = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, feedback)
         terms = self.loss(output, batch.mels, batch.mel_lengths, batch.text_lengths, step)
         logs = terms.as_floats()
         del logs["loss"]  # the trainer logs the total itself
+        if self.loss.config.feedback_max > 0:
+            logs["feedback"] = feedback
         return terms.total, logs
 
     def validate(self, model: nn.Module, step: int) -> dict[str, float]:
