@@ -7,7 +7,7 @@ import torch
 
 from speechattn.asr.loss import ObjectiveConfig, las_loss, sampling_probability
 from speechattn.asr.model import LAS, LASConfig
-from speechattn.asr.specaugment import SpecAugment, SpecAugmentConfig, warp_mel_axis
+from speechattn.asr.specaugment import SpecAugment, SpecAugmentConfig, stretch_time, warp_mel_axis
 from speechattn.nn.attention import ATTENTION
 from speechattn.text import EOS, PAD
 
@@ -158,6 +158,32 @@ def test_specaugment_freq_warp_only_in_training_and_per_utterance():
     assert len({tuple(w.flatten()[:50].tolist()) for w in warped}) == 6  # a factor per utterance
     with pytest.raises(ValueError, match="freq_warp=0.7"):
         SpecAugmentConfig(freq_warp=0.7)
+
+
+def test_stretch_time_scales_lengths_and_interpolates_within_each_utterance():
+    x = torch.arange(10.0).reshape(1, 10, 1).expand(3, -1, 2).contiguous()  # frame t holds t
+    x[2, 6:] = 0.0  # utterance 2 is 6 frames long
+    out, lengths = stretch_time(x, torch.tensor([10, 10, 6]), torch.tensor([1.0, 0.8, 1.5]))
+    assert lengths.tolist() == [10, 8, 9] and out.shape == (3, 10, 2)
+    assert torch.equal(out[0], x[0])
+    torch.testing.assert_close(out[1, :8, 0], torch.arange(8.0) / 0.8)
+    expected = (torch.arange(9.0) / 1.5).clamp(max=5.0)  # never reads past its own last frame
+    torch.testing.assert_close(out[2, :9, 0], expected)
+    assert torch.all(out[1, 8:] == 0) and torch.all(out[2, 9:] == 0)
+
+
+def test_specaugment_time_stretch_changes_lengths_in_training_only():
+    model = LAS(LASConfig.tiny(input_dim=8), 10)
+    model.specaugment = SpecAugment(SpecAugmentConfig(freq_masks=0, time_masks=0, time_stretch=0.3))
+    x, lengths = torch.randn(4, 64, 8), torch.tensor([64, 64, 40, 20])
+    assert torch.equal(model.eval().encode(x, lengths).lengths, model.encode(x, lengths).lengths)
+    torch.manual_seed(0)
+    stretched, new = model.specaugment.train().augment(x, lengths)
+    assert not torch.equal(new, lengths)
+    assert torch.all((new >= (lengths * 0.7).floor()) & (new <= (lengths * 1.3).ceil()))
+    assert stretched.shape[1] == int(new.max())
+    with pytest.raises(ValueError, match="time_stretch=0.6"):
+        SpecAugmentConfig(time_stretch=0.6)
 
 
 def test_config_errors_name_the_value():

@@ -139,7 +139,7 @@ class LAS(nn.Module):
                 f"LAS: features have {features.shape[-1]} mel bins, the model expects "
                 f"encoder.input_dim={self.config.encoder.input_dim}"
             )
-        x = self.specaugment(features)  # (B, T, M)
+        x, lengths = self.specaugment.augment(features, lengths)  # (B, T, M), (B,)
         memory, memory_lengths = self.encoder(x, lengths)  # (B, T', E), (B,)
         memory_lengths = memory_lengths.to(memory.device)
         mask = lengths_to_mask(memory_lengths, memory.shape[1])  # (B, T')

@@ -13,6 +13,11 @@ corpora).
 cheap stand-in for vocal tract length perturbation, meant to make a model trained on few voices
 less sensitive to a new voice's formants and pitch. Off (0) by default.
 
+``time_stretch=s`` resamples each utterance's time axis by a factor drawn from ``[1 - s, 1 + s]``
+(frame t of the output is the input at t / factor, linearly interpolated; the length scales by
+the factor): a tempo perturbation on the features, for voices that speak faster or slower than
+the training ones. It changes lengths, so it runs through :meth:`SpecAugment.augment`. Off (0).
+
 >>> import torch
 >>> augment = SpecAugment(SpecAugmentConfig(freq_masks=1, freq_width=4, time_masks=1, time_width=5))
 >>> x = torch.ones(2, 50, 20)
@@ -28,7 +33,7 @@ import torch
 from torch import Tensor, nn
 from torchaudio.transforms import FrequencyMasking, TimeMasking
 
-__all__ = ["SpecAugmentConfig", "SpecAugment", "warp_mel_axis"]
+__all__ = ["SpecAugmentConfig", "SpecAugment", "warp_mel_axis", "stretch_time"]
 
 
 @dataclass
@@ -41,6 +46,7 @@ class SpecAugmentConfig:
     time_width: int = 40  # frames per time mask, at most
     time_ratio: float = 0.2  # and at most this fraction of the (padded) frames
     freq_warp: float = 0.0  # mel axis scaled by a factor in [1 - freq_warp, 1 + freq_warp]
+    time_stretch: float = 0.0  # time axis scaled by a factor in [1 - time_stretch, 1 + ...]
 
     def __post_init__(self) -> None:
         for name in ("freq_masks", "freq_width", "time_masks", "time_width"):
@@ -50,6 +56,8 @@ class SpecAugmentConfig:
             raise ValueError(f"specaugment.time_ratio={self.time_ratio} must be in (0, 1]")
         if not 0.0 <= self.freq_warp < 0.5:
             raise ValueError(f"specaugment.freq_warp={self.freq_warp} must be in [0, 0.5)")
+        if not 0.0 <= self.time_stretch < 0.5:
+            raise ValueError(f"specaugment.time_stretch={self.time_stretch} must be in [0, 0.5)")
 
     @property
     def enabled(self) -> bool:
@@ -57,6 +65,7 @@ class SpecAugmentConfig:
             (self.freq_masks > 0 and self.freq_width > 0)
             or (self.time_masks > 0 and self.time_width > 0)
             or self.freq_warp > 0
+            or self.time_stretch > 0
         )
 
 
@@ -73,6 +82,15 @@ class SpecAugment(nn.Module):
             masks += [time_mask] * config.time_masks
         self.masks = nn.ModuleList(masks)
         self.freq_warp = config.freq_warp
+        self.time_stretch = config.time_stretch
+
+    def augment(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, M), (B,) -> stretched (time_stretch), warped and masked features, new lengths."""
+        if self.training and self.time_stretch > 0:
+            factors = torch.empty(features.shape[0], device=features.device)
+            factors.uniform_(1.0 - self.time_stretch, 1.0 + self.time_stretch)
+            features, lengths = stretch_time(features, lengths, factors)
+        return self(features), lengths
 
     def forward(self, features: Tensor) -> Tensor:
         if not self.training:
@@ -109,3 +127,32 @@ def warp_mel_axis(features: Tensor, factors: Tensor) -> Tensor:
     below = features.gather(2, low.unsqueeze(1).expand(-1, frames, -1))  # (B, T, M)
     above = features.gather(2, high.unsqueeze(1).expand(-1, frames, -1))  # (B, T, M)
     return below + (above - below) * frac
+
+
+def stretch_time(features: Tensor, lengths: Tensor, factors: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, T, M), (B,) -> utterance b's frames resampled by ``factors[b]`` (B,), and new lengths.
+
+    New length ``round(length * factor)`` (at least 1); output frame t is the input at
+    ``t / factor``, linearly interpolated within the utterance; zero beyond each new length.
+
+    >>> x = torch.arange(4.0).reshape(1, 4, 1)
+    >>> y, n = stretch_time(x, torch.tensor([4]), torch.tensor([1.5]))
+    >>> n.tolist(), [round(v, 3) for v in y[0, :, 0].tolist()]
+    ([6], [0.0, 0.667, 1.333, 2.0, 2.667, 3.0])
+    """
+    device = features.device
+    old = lengths.to(device)
+    new = (old.to(factors.dtype) * factors.to(device)).round().long().clamp(min=1)  # (B,)
+    steps = int(new.max())
+    grid = torch.arange(steps, device=device, dtype=features.dtype)
+    last = (old - 1).clamp(min=0).unsqueeze(1)  # (B, 1)
+    position = grid.unsqueeze(0) / factors.to(device, features.dtype).unsqueeze(1)  # (B, T')
+    position = torch.minimum(position, last.to(features.dtype))
+    low = position.floor().long()
+    high = torch.minimum(low + 1, last)
+    frac = (position - low).unsqueeze(2)  # (B, T', 1)
+    bins = features.shape[2]
+    below = features.gather(1, low.unsqueeze(2).expand(-1, -1, bins))  # (B, T', M)
+    above = features.gather(1, high.unsqueeze(2).expand(-1, -1, bins))  # (B, T', M)
+    keep = (grid.unsqueeze(0) < new.unsqueeze(1)).unsqueeze(2).to(features.dtype)  # (B, T', 1)
+    return (below + (above - below) * frac) * keep, new.to(lengths.device)
