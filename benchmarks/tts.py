@@ -13,7 +13,9 @@ Stages (``--stages``, default all):
                    and score WER against the input text, next to the same recognizer's WER on the
                    source voice's recordings of the same sentences (target: ours <= 1.5x source);
                    also the alignment focus rate / monotonicity (targets >= 0.8 / >= 0.95) and how
-                   many utterances ended by the stop token.
+                   many utterances ended by the stop token. ``--asr EXP`` adds WER and CER by
+                   the project's own recognizer (a trained ASR experiment, its own search
+                   settings), on the synthesis and on the recordings.
   rtf              real-time factor of synthesis, model and Griffin-Lim separately (target: total
                    <= 0.2 on 2 CPU cores), one utterance at a time and batched, next to torchaudio's
                    ``Tacotron2`` built at the closest sizes decoding the same number of frames.
@@ -104,9 +106,33 @@ def recognize(decoder, wave: torch.Tensor, rate: int) -> str:
     return hyp.hypstr if hyp is not None else ""
 
 
-def intelligibility(tts: LoadedTTS, rows: list[dict], lm: Path | None) -> list[SynthesisResult]:
+def our_asr_intelligibility(asr_exp: Path, rows: list[dict], results: list[SynthesisResult]) -> None:
+    """WER/CER of the project's recognizer on the synthesis and on the voice's recordings."""
+    from speechattn.asr.inference import load_asr, transcribe
+
+    asr = load_asr(asr_exp)
+    refs = [normalize_asr(row["text"]) for row in rows]
+    synthesized = [transcribe(asr, [r.waveform.float()], sample_rate=r.sample_rate)[0] for r in results]
+    recorded = transcribe(asr, [row["audio"] for row in rows])
+    ours, source = error_rates(refs, synthesized), error_rates(refs, recorded)
+    search = asr.config.search
+    print(f"\n== intelligibility: our ASR ({asr_exp}, beam {search.beam_size}, CTC weight "
+          f"{search.ctc_weight}, LM weight {search.lm_weight if asr.lm else 0}) on {len(rows)} sentences")
+    print(f"  synthesized      WER {ours.wer:7.3f}  CER {ours.cer:7.3f}")
+    print(f"  source recording WER {source.wer:7.3f}  CER {source.cer:7.3f}")
+    print(f"  ratio ours/source WER {ours.wer / max(source.wer, 1e-9):6.2f}  "
+          f"CER {ours.cer / max(source.cer, 1e-9):6.2f}")
+    for ref, hyp in list(zip(refs, synthesized, strict=True))[:3]:
+        print(f"    REF  {ref}\n    OURS {hyp}")
+
+
+def intelligibility(
+    tts: LoadedTTS, rows: list[dict], lm: Path | None, asr_exp: Path | None = None
+) -> list[SynthesisResult]:
     decoder = make_recognizer(lm)
     results = synthesize(tts, [row["text"] for row in rows])
+    if asr_exp is not None:
+        our_asr_intelligibility(asr_exp, rows, results)
     refs = [normalize_asr(row["text"]) for row in rows]
     ours = [normalize_asr(recognize(decoder, r.waveform, r.sample_rate)) for r in results]
     source = []
@@ -250,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="recognizer LM: pocketsphinx's own, or a bigram of DATA/train.jsonl's text (never "
         "the test sentences): sharper and faster on the small offline vocabulary",
     )  # fmt: skip
+    parser.add_argument("--asr", type=Path, help="also score with this trained ASR experiment")
     return parser
 
 
@@ -265,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.lm == "train":
             train_text = [row["text"] for row in read_manifest(args.data / "train.jsonl")]
             lm = write_bigram_lm(train_text, Path(tempfile.mkdtemp()) / "train.arpa")
-        intelligibility(tts, rows, lm)
+        intelligibility(tts, rows, lm, args.asr)
     if "rtf" in args.stages:
         rtf(tts, rows)
     if "griffinlim" in args.stages:
