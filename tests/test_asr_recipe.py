@@ -14,7 +14,10 @@ import torch
 from speechattn.asr import infer, training
 from speechattn.asr.inference import load_asr, transcribe
 from speechattn.asr.lm import CharNgramLM
+from speechattn.asr.recipe import ASRRecipeConfig
 from speechattn.asr.search import SearchConfig
+from speechattn.asr.training import build_task
+from speechattn.config import resolve_config
 from speechattn.data.manifest import read_manifest, write_manifest
 from speechattn.text import Vocab
 
@@ -127,6 +130,13 @@ def test_training_fits_the_lm_and_infer_fuses_it(overfit, tmp_path):
     assert record["search"]["lm_weight"] == 0.3 and record["lm"] == str(exp / "lm.json")
     assert json.loads((out / "summary.json").read_text())["cer"] < 0.05
     assert infer.main([*argv[:-4], "--out", str(tmp_path / "x"), "--lm", str(tmp_path / "no.json")]) == 1
+
+
+def test_validation_stays_greedy_when_the_config_decodes_with_an_lm(eight_utterances):
+    config = resolve_config(ASRRecipeConfig, TINY, ["search.lm_weight=0.3", "search.beam_size=4"])
+    task = build_task(config, eight_utterances)
+    assert task.search.lm_weight == 0 and task.search.beam_size == 1
+    assert 0.0 <= task.validate(task.model, step=0)["cer"]  # an LM weight here once crashed training
 
 
 def test_load_asr_and_transcribe_files_and_tensors(overfit):

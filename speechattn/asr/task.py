@@ -54,7 +54,7 @@ class ASRTask:
         self.train_set, self.valid_set = train_set, valid_set
         self.objective = objective or ObjectiveConfig()
         search = search or SearchConfig()
-        self.search = dataclasses.replace(search, beam_size=1, ctc_weight=0.0)
+        self.search = dataclasses.replace(search, beam_size=1, ctc_weight=0.0, lm_weight=0.0)
         self.media_utterances = media_utterances
 
     def train_lengths(self) -> list[int]:
