@@ -117,16 +117,11 @@ def warp_mel_axis(features: Tensor, factors: Tensor) -> Tensor:
     >>> warp_mel_axis(x, torch.tensor([1.5]))[0, 0].argmax().item()
     6
     """
-    frames, bins = features.shape[1], features.shape[2]
+    bins = features.shape[2]
     grid = torch.arange(bins, device=features.device, dtype=features.dtype)
     position = grid.unsqueeze(0) / factors.to(features.dtype).unsqueeze(1)  # (B, M)
-    position = position.clamp(max=bins - 1)
-    low = position.floor().long()
-    high = (low + 1).clamp(max=bins - 1)
-    frac = (position - low).unsqueeze(1)  # (B, 1, M)
-    below = features.gather(2, low.unsqueeze(1).expand(-1, frames, -1))  # (B, T, M)
-    above = features.gather(2, high.unsqueeze(1).expand(-1, frames, -1))  # (B, T, M)
-    return below + (above - below) * frac
+    top = torch.full((features.shape[0], 1), bins - 1, device=features.device)  # (B, 1)
+    return _read_frames(features.transpose(1, 2), position, top).transpose(1, 2)  # (B, T, M)
 
 
 def stretch_time(features: Tensor, lengths: Tensor, factors: Tensor) -> tuple[Tensor, Tensor]:
@@ -147,12 +142,17 @@ def stretch_time(features: Tensor, lengths: Tensor, factors: Tensor) -> tuple[Te
     grid = torch.arange(steps, device=device, dtype=features.dtype)
     last = (old - 1).clamp(min=0).unsqueeze(1)  # (B, 1)
     position = grid.unsqueeze(0) / factors.to(device, features.dtype).unsqueeze(1)  # (B, T')
-    position = torch.minimum(position, last.to(features.dtype))
+    keep = (grid.unsqueeze(0) < new.unsqueeze(1)).unsqueeze(2).to(features.dtype)  # (B, T', 1)
+    return _read_frames(features, position, last) * keep, new.to(lengths.device)
+
+
+def _read_frames(x: Tensor, position: Tensor, last: Tensor) -> Tensor:
+    """(B, T, C) rows read at fractional ``position`` (B, K) along T, clamped to row ``last``
+    (B, 1) of each item, linearly interpolated between neighbours -> (B, K, C)."""
+    position = torch.minimum(position, last.to(x.dtype))
     low = position.floor().long()
     high = torch.minimum(low + 1, last)
-    frac = (position - low).unsqueeze(2)  # (B, T', 1)
-    bins = features.shape[2]
-    below = features.gather(1, low.unsqueeze(2).expand(-1, -1, bins))  # (B, T', M)
-    above = features.gather(1, high.unsqueeze(2).expand(-1, -1, bins))  # (B, T', M)
-    keep = (grid.unsqueeze(0) < new.unsqueeze(1)).unsqueeze(2).to(features.dtype)  # (B, T', 1)
-    return (below + (above - below) * frac) * keep, new.to(lengths.device)
+    frac = (position - low).unsqueeze(2)  # (B, K, 1)
+    below = x.gather(1, low.unsqueeze(2).expand(-1, -1, x.shape[2]))  # (B, K, C)
+    above = x.gather(1, high.unsqueeze(2).expand(-1, -1, x.shape[2]))  # (B, K, C)
+    return below + (above - below) * frac
