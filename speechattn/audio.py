@@ -46,6 +46,7 @@ __all__ = [
     "resample",
     "save_audio",
     "spectral_convergence",
+    "subtract_utterance_mean",
 ]
 
 _SAVE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
@@ -326,6 +327,23 @@ def compute_cmvn(features: Iterable[Tensor], min_std: float = 1e-5) -> tuple[Ten
         raise ValueError("compute_cmvn: no features given (is the manifest empty?)")
     std = (sq_dev / count).sqrt().clamp(min=min_std)
     return mean.float(), std.float()
+
+
+def subtract_utterance_mean(features: Tensor, lengths: Tensor) -> Tensor:
+    """(B, T, M) features, (B,) valid frame counts -> each utterance minus its own mean per bin.
+
+    The mean is taken over the valid frames only; padded frames come out as zeros. After global
+    CMVN this removes what stays fixed over an utterance (a voice's or a channel's spectral
+    colouring), as cepstral mean normalization does.
+
+    >>> x = torch.tensor([[[1.0, 2.0], [3.0, 6.0], [9.0, 9.0]]])
+    >>> subtract_utterance_mean(x, torch.tensor([2])).tolist()
+    [[[-1.0, -2.0], [1.0, 2.0], [0.0, 0.0]]]
+    """
+    frames = torch.arange(features.shape[1], device=features.device)
+    valid = (frames < lengths.to(features.device)[:, None]).unsqueeze(-1).to(features.dtype)
+    mean = (features * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp_min(1.0)
+    return (features - mean) * valid
 
 
 class GlobalCMVN(nn.Module):

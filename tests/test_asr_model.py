@@ -8,6 +8,7 @@ import torch
 from speechattn.asr.loss import ObjectiveConfig, las_loss, sampling_probability
 from speechattn.asr.model import LAS, LASConfig
 from speechattn.asr.specaugment import SpecAugment, SpecAugmentConfig, stretch_time, warp_mel_axis
+from speechattn.audio import subtract_utterance_mean
 from speechattn.nn.attention import ATTENTION
 from speechattn.text import EOS, PAD
 
@@ -68,6 +69,32 @@ def test_padded_batch_equals_one_by_one():
         torch.testing.assert_close(
             out.ctc_log_probs[b, :t], alone.ctc_log_probs[0], atol=1e-5, rtol=1e-4
         )
+
+
+def test_utterance_mean_norm_ignores_a_fixed_colouring_and_padding():
+    features, lengths, targets = batch()
+    colour = torch.randn(1, 1, 8) * 3.0  # a fixed per-bin offset, like a voice's spectral tilt
+    coloured = features + colour
+    for flag, same in ((True, True), (False, False)):
+        model = make(ctc_weight=0.3, utterance_mean_norm=flag).eval()
+        plain = model(features, lengths, targets).logits
+        shifted = model(coloured, lengths, targets).logits
+        assert torch.allclose(plain, shifted, atol=1e-4) is same
+    model = make(ctc_weight=0.3, utterance_mean_norm=True).eval()
+    out = model(features, lengths, targets)
+    for b in range(3):  # the mean is over each utterance's own frames, not the padding
+        u = int((targets[b] != PAD).sum())
+        alone = model(features[b : b + 1, : lengths[b]], lengths[b : b + 1], targets[b : b + 1, :u])
+        torch.testing.assert_close(out.logits[b, :u], alone.logits[0], atol=1e-5, rtol=1e-4)
+
+
+def test_subtract_utterance_mean_zero_mean_over_valid_frames_and_zero_padding():
+    features, lengths, _ = batch()
+    out = subtract_utterance_mean(features + 5.0, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(out[b, :n].mean(0), torch.zeros(8), atol=1e-5, rtol=0)
+        torch.testing.assert_close(out[b, :n], features[b, :n] - features[b, :n].mean(0))
+        assert torch.all(out[b, n:] == 0)
 
 
 def test_loss_ignores_padding_and_backpropagates_everywhere():

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from speechattn.asr.specaugment import SpecAugment, SpecAugmentConfig
+from speechattn.audio import subtract_utterance_mean
 from speechattn.nn.attention import AttentionConfig
 from speechattn.nn.decoder import AttentionDecoder, DecoderConfig, DecoderState
 from speechattn.nn.encoder import BiLSTMEncoder, EncoderConfig, lengths_to_mask
@@ -55,6 +56,9 @@ class LASConfig:
     embed_dim: int = 128
     ctc_weight: float = 0.0  # > 0 adds a CTC head on the encoder, weighted this much in the loss
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    # subtract each utterance's own mean log-mel per bin (after global CMVN) before the listener:
+    # a voice's fixed spectral colouring is then not something the encoder must learn to ignore
+    utterance_mean_norm: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.ctc_weight < 1.0:
@@ -139,6 +143,8 @@ class LAS(nn.Module):
                 f"LAS: features have {features.shape[-1]} mel bins, the model expects "
                 f"encoder.input_dim={self.config.encoder.input_dim}"
             )
+        if self.config.utterance_mean_norm:
+            features = subtract_utterance_mean(features, lengths)
         x, lengths = self.specaugment.augment(features, lengths)  # (B, T, M), (B,)
         memory, memory_lengths = self.encoder(x, lengths)  # (B, T', E), (B,)
         memory_lengths = memory_lengths.to(memory.device)
