@@ -17,7 +17,8 @@ from speechattn.asr.recipe import ASRRecipeConfig
 from speechattn.asr.scoring import score_hypotheses
 from speechattn.audio import FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, resample
 from speechattn.config import resolve_config
-from speechattn.data.manifest import write_manifest
+from speechattn.data.manifest import read_manifest, write_manifest
+from speechattn.metrics import error_rates
 from speechattn.text import EOS, Vocab
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -98,6 +99,8 @@ def test_decode_and_score_complete_on_odd_manifest(odd_manifest, tmp_path):
     torch.manual_seed(0)
     asr = LoadedASR(LAS(config.model, len(vocab)).eval(), vocab, cmvn, config)
     out = tmp_path / "decode"
+    speaker_of = {"good": 1, "stereo": 2, "rate8k": 2}
+    rows = [{**r, "speaker": speaker_of.get(r["id"], 3)} for r in rows]
     record = run_decode(asr, rows, config.search, out, plot=1, progress=False)
     assert record["utterances"] == 3
     assert {s["id"] for s in record["skipped"]} == {
@@ -111,6 +114,12 @@ def test_decode_and_score_complete_on_odd_manifest(odd_manifest, tmp_path):
     assert len((out / "hyp.txt").read_text().splitlines()) == 3
     summary = score_hypotheses(out, record)
     assert summary["utterances"] == 3 and summary["cer"] >= 0
+    hyps = read_manifest(out / "hyps.jsonl")
+    assert {h["id"]: h["speaker"] for h in hyps} == speaker_of
+    assert {s: v["utterances"] for s, v in summary["speakers"].items()} == {"1": 1, "2": 2}
+    two = [h for h in hyps if h["speaker"] == 2]
+    expected = error_rates([h["ref"] for h in two], [h["hyp"] for h in two])
+    assert summary["speakers"]["2"]["cer"] == round(expected.cer, 4)
     assert len(list((out / "alignments").glob("*.png"))) == 1
 
 

@@ -88,7 +88,11 @@ def run_decode(
         if decoded.id in to_plot:
             save_alignment_plot(decoded, out_dir)
     elapsed = time.perf_counter() - start
-    ordered = [by_id[row["id"]] for row in dataset.rows if row["id"] in by_id]
+    ordered = [  # the manifest's speaker goes along, for per-speaker error rates
+        {**by_id[row["id"]], **({"speaker": row["speaker"]} if "speaker" in row else {})}
+        for row in dataset.rows
+        if row["id"] in by_id
+    ]
     write_hypotheses(ordered, out_dir)
     audio_seconds = sum(r["seconds"] for r in ordered)
     skipped = dataset.skipped + [
@@ -158,6 +162,9 @@ def _stage_score(args: argparse.Namespace) -> None:
     print(f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
           f"(S {summary['substitutions']} D {summary['deletions']} I {summary['insertions']}, "
           f"{summary['utterances']} utterances) -> {args.out / 'summary.json'}")  # fmt: skip
+    for speaker, rates in summary.get("speakers", {}).items():
+        print(f"  speaker {speaker}: WER {100 * rates['wer']:.2f}%  CER {100 * rates['cer']:.2f}%  "
+              f"({rates['utterances']} utterances)")  # fmt: skip
     alignment = summary["alignment"]
     if alignment:
         means = [alignment[f"{m}_mean"] for m in ("focus_rate", "monotonicity", "diagonality")]

@@ -7,8 +7,9 @@ Files written into an output folder:
   focus_rate / monotonicity / diagonality (:func:`speechattn.metrics.alignment_measures`);
 - ``per_utt.tsv`` / ``per_utt.jsonl``: word and character errors of each utterance;
 - ``summary.json``: corpus WER and CER with S/D/I counts (:func:`speechattn.metrics.error_rates`),
-  the alignment measures averaged over the set, and whatever the decode stage recorded (search
-  settings, real-time factor, skipped utterances);
+  WER and CER per speaker when the rows name more than one, the alignment measures averaged over
+  the set, and whatever the decode stage recorded (search settings, real-time factor, skipped
+  utterances);
 - ``alignments/<id>.png``: attention plots, measures in the title (``--plot N``).
 """
 
@@ -32,6 +33,7 @@ __all__ = [
     "alignment_summary",
     "save_alignment_plot",
     "score_hypotheses",
+    "speaker_rates",
 ]
 
 MEASURES = AlignmentMeasures._fields
@@ -77,6 +79,26 @@ def alignment_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     return summary
 
 
+def speaker_rates(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float | int]]:
+    """``{speaker: {"wer", "cer", "utterances"}}`` of scored rows that carry a ``speaker``.
+
+    >>> rows = [{"speaker": 7, "ref": "A B", "hyp": "A C"}, {"speaker": 8, "ref": "AB", "hyp": "AB"}]
+    >>> speaker_rates(rows)
+    {'7': {'wer': 0.5, 'cer': 0.3333, 'utterances': 1}, '8': {'wer': 0.0, 'cer': 0.0, 'utterances': 1}}
+    """
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if row.get("speaker") is not None:
+            groups.setdefault(str(row["speaker"]), []).append(row)
+    result = {}
+    for speaker in sorted(groups):
+        rates = error_rates([r["ref"] for r in groups[speaker]], [r["hyp"] for r in groups[speaker]])
+        result[speaker] = {
+            "wer": round(rates.wer, 4), "cer": round(rates.cer, 4), "utterances": rates.utterances,
+        }  # fmt: skip
+    return result
+
+
 def save_alignment_plot(decoded: Decoded, out_dir: Path) -> Path:
     """``alignments/<id>.png``: the attention with the hypothesis and its measures as title."""
     title = f"{decoded.id}: {decoded.hyp}"
@@ -111,6 +133,7 @@ def score_hypotheses(out_dir: Path, extra: Mapping[str, Any] | None = None) -> d
         **{k: _finite(v) if isinstance(v, float) else v for k, v in rates.to_dict().items()},
         "unscored": len(rows) - len(scored),
         "alignment": alignment_summary(rows),
+        **({"speakers": speakers} if len(speakers := speaker_rates(scored)) > 1 else {}),
         **(extra or {}),
     }
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
