@@ -1,5 +1,7 @@
 """Tests for speechattn/asr/inference.py and infer.py: loading checks, transcribe, --audio mode."""
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -95,6 +97,27 @@ def test_infer_audio_mode_writes_hypotheses_without_scoring(tmp_path, capsys):
     assert len(lines) == 1 and lines[0].split(" ")[0] == "a"
     assert not (out / "summary.json").exists()
     assert "1 skipped" in capsys.readouterr().out
+
+
+def test_infer_lexicon_keeps_every_word_listed_and_is_recorded(tmp_path):
+    exp = make_exp(tmp_path / "exp")
+    rng = np.random.default_rng(1)
+    audio = []
+    for i in range(3):
+        sf.write(tmp_path / f"{i}.wav", rng.standard_normal(12000).astype(np.float32) * 0.1, 16000)
+        audio.append(str(tmp_path / f"{i}.wav"))
+    (tmp_path / "words.txt").write_text("hello HH AH L OW\nworld W ER L D\n")
+    argv = ["--exp", str(exp), "--audio", *audio, "--beam", "3", "--no-progress"]
+    assert infer.main([*argv, "--out", str(tmp_path / "plain")]) == 0
+    plain = (tmp_path / "plain" / "hyp.txt").read_text().split()
+    assert set(plain) - {"0", "1", "2", "HELLO", "WORLD"}  # untrained: not words
+    out = tmp_path / "listed"
+    lexicon = ["--lexicon", str(tmp_path / "words.txt"), "--lexicon-penalty", "50"]
+    assert infer.main([*argv, *lexicon, "--out", str(out)]) == 0
+    assert set((out / "hyp.txt").read_text().split()) <= {"0", "1", "2", "HELLO", "WORLD"}
+    record = json.loads((out / "decode.json").read_text())
+    assert record["lexicon"].endswith("words.txt (2 words)")
+    assert record["search"]["lexicon_penalty"] == 50.0
 
 
 def test_infer_reports_a_missing_experiment(tmp_path, capsys):

@@ -36,6 +36,7 @@ from speechattn.asr.scoring import (
     write_hypotheses,
 )
 from speechattn.asr.search import SearchConfig
+from speechattn.asr.wordlist import WordList
 from speechattn.data.manifest import atomic_write_text, read_manifest
 
 __all__ = ["audio_rows", "search_from_args", "run_decode", "build_parser", "main"]
@@ -63,6 +64,7 @@ def search_from_args(base: SearchConfig, args: argparse.Namespace) -> SearchConf
         "beam_size": args.beam, "ctc_weight": args.ctc_weight,
         "length_penalty": args.length_penalty, "batch_size": args.batch_size,
         "max_length_ratio": args.max_length_ratio, "lm_weight": args.lm_weight,
+        "lexicon_penalty": args.lexicon_penalty, "word_penalty": args.word_penalty,
     }  # fmt: skip
     return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
 
@@ -75,6 +77,7 @@ def run_decode(
     plot: int = 0,
     name: str = "input",
     progress: bool = True,
+    words: WordList | None = None,
 ) -> dict[str, Any]:
     """Decode ``rows`` into ``out_dir`` (hyp.txt, hyps.jsonl, decode.json, alignment PNGs)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -82,7 +85,7 @@ def run_decode(
     to_plot = {row["id"] for row in dataset.rows[:plot]}
     by_id: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
-    decoded_rows = iter_decoded(asr.model, dataset, search, True, progress, asr.lm)
+    decoded_rows = iter_decoded(asr.model, dataset, search, True, progress, asr.lm, words)
     for decoded in decoded_rows:
         by_id[decoded.id] = decoded_row(decoded)
         if decoded.id in to_plot:
@@ -125,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--lm-weight", type=float, help="LM weight in beam search (0: no LM; default: the config's)"
     )
+    parser.add_argument(
+        "--lexicon", type=Path, help="word list (one word per line, or a CMUdict-style dictionary)"
+    )
+    parser.add_argument(
+        "--lexicon-penalty", type=float, help="nats for leaving the listed words (default 3)"
+    )
+    parser.add_argument(
+        "--word-penalty", type=float, help="nats per word, with --lexicon (default 2)"
+    )
     parser.add_argument("--length-penalty", type=float, help="rank by score / length ** this")
     parser.add_argument(
         "--max-length-ratio", type=float, help="output steps per encoder frame, at most"
@@ -144,10 +156,14 @@ def _stage_decode(args: argparse.Namespace) -> None:
     search = search_from_args(asr.config.search, args)
     rows = read_manifest(args.manifest) if args.manifest else audio_rows(args.audio)
     name = str(args.manifest) if args.manifest else "--audio"
-    record = run_decode(asr, rows, search, args.out, args.plot, name, not args.no_progress)
+    words = WordList.load(args.lexicon, asr.vocab) if args.lexicon else None
+    record = run_decode(
+        asr, rows, search, args.out, args.plot, name, not args.no_progress, words
+    )
     record["checkpoint"] = str(args.checkpoint or find_checkpoint(args.exp))
     fused = asr.lm is not None and search.lm_weight > 0
     record["lm"] = str(args.lm or args.exp / LM_FILE) if fused else None
+    record["lexicon"] = f"{args.lexicon} ({len(words)} words)" if words else None
     atomic_write_text(args.out / "decode.json", json.dumps(record, indent=2) + "\n")
     print(f"decoded {record['utterances']} utterance(s), {len(record['skipped'])} skipped, "
           f"RTF {record['rtf']} -> {args.out / 'hyp.txt'}")  # fmt: skip

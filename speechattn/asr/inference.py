@@ -26,6 +26,7 @@ from speechattn.asr.lm import CharNgramLM
 from speechattn.asr.model import LAS
 from speechattn.asr.recipe import LM_FILE, ASRRecipeConfig, build_frontend, build_model
 from speechattn.asr.search import SearchConfig, decode
+from speechattn.asr.wordlist import WordList
 from speechattn.audio import GlobalCMVN, load_audio, resample
 from speechattn.config import load_config
 from speechattn.data.batching import pad_sequence_batch
@@ -160,6 +161,7 @@ def iter_decoded(
     keep_attention: bool = False,
     progress: bool = False,
     lm: CharNgramLM | None = None,
+    words: WordList | None = None,
 ) -> Iterator[Decoded]:
     """Decode every usable utterance of ``dataset`` in length-sorted batches, yielded as decoded.
 
@@ -175,7 +177,7 @@ def iter_decoded(
             continue
         with torch.no_grad():
             hyps = decode(model, batch.features.to(device), batch.lengths.to(device), search,
-                          keep_attention, lm)  # fmt: skip
+                          keep_attention, lm, words)  # fmt: skip
         for utt_id, hyp in zip(batch.ids, hyps, strict=True):
             row = dataset.row(utt_id)
             yield Decoded(
@@ -191,8 +193,9 @@ def decode_dataset(
     keep_attention: bool = False,
     progress: bool = False,
     lm: CharNgramLM | None = None,
+    words: WordList | None = None,
 ) -> list[Decoded]:
     """:func:`iter_decoded` collected in dataset order."""
-    decoded = iter_decoded(model, dataset, search, keep_attention, progress, lm)
+    decoded = iter_decoded(model, dataset, search, keep_attention, progress, lm, words)
     results = {d.id: d for d in decoded}
     return [results[row["id"]] for row in dataset.rows if row["id"] in results]

@@ -13,7 +13,9 @@ Beam search decodes several utterances x beams in one batched decoder step. Each
    l * log p_lm(c | history)``, with ``w = ctc_weight`` and ``delta_ctc`` from
    :class:`~speechattn.asr.ctc_prefix.CTCPrefixScorer` (joint scoring needs a model with a CTC
    head; ``w = 0`` skips it), and ``l = lm_weight`` with a
-   :class:`~speechattn.asr.lm.CharNgramLM` (shallow fusion; ``l = 0`` skips it);
+   :class:`~speechattn.asr.lm.CharNgramLM` (shallow fusion; ``l = 0`` skips it), plus, with a
+   :class:`~speechattn.asr.wordlist.WordList`, its costs for leaving the listed words
+   (``lexicon_penalty``) and for each word (``word_penalty``);
 2. the K best extensions per utterance are kept; those that are EOS become finished hypotheses
    and leave the beam (it refills to K at the next step);
 3. an utterance ends when no hypothesis is alive, when no alive hypothesis can beat the best
@@ -39,6 +41,7 @@ from torch import Tensor
 from speechattn.asr.ctc_prefix import CTCPrefixScorer, CTCPrefixState
 from speechattn.asr.lm import CharNgramLM
 from speechattn.asr.model import LAS, SpeechMemory
+from speechattn.asr.wordlist import WordList
 from speechattn.nn.decoder import DecoderState
 from speechattn.text import BLANK, EOS, PAD
 
@@ -54,6 +57,9 @@ class SearchConfig:
     beam_size: int = 1
     ctc_weight: float = 0.0  # joint CTC prefix scoring in beam search (needs a CTC head)
     lm_weight: float = 0.0  # shallow fusion with a character LM in beam search (needs an LM)
+    # with a word list (infer.py --lexicon): nats for leaving its words, and per word (a space)
+    lexicon_penalty: float = 3.0
+    word_penalty: float = 2.0
     length_penalty: float = 1.0  # rank finished hypotheses by score / length ** length_penalty
     max_length_ratio: float = 2.0  # at most ratio x encoder frames + offset output steps
     max_length_offset: int = 10
@@ -74,6 +80,11 @@ class SearchConfig:
             raise ValueError(f"search.batch_size={self.batch_size} must be >= 1")
         if self.lm_weight < 0:
             raise ValueError(f"search.lm_weight={self.lm_weight} must be >= 0")
+        if self.lexicon_penalty < 0 or self.word_penalty < 0:
+            raise ValueError(
+                f"search.lexicon_penalty={self.lexicon_penalty} and "
+                f"word_penalty={self.word_penalty} must be >= 0"
+            )
 
 
 class Hypothesis(NamedTuple):
@@ -199,7 +210,13 @@ def _start_beams(
     )  # fmt: skip
 
 
-def _extension_scores(model: LAS, beams: _Beams, config: SearchConfig, lm: CharNgramLM | None):
+def _extension_scores(
+    model: LAS,
+    beams: _Beams,
+    config: SearchConfig,
+    lm: CharNgramLM | None,
+    words: WordList | None,
+):
     """Scores (b, K, V) of every extension, plus what is needed to advance the chosen ones."""
     logits, weights, state = model.step(beams.tokens, beams.speech, beams.state)
     logp = _forbid_specials(torch.log_softmax(logits.float(), dim=1))  # (N, V)
@@ -207,9 +224,12 @@ def _extension_scores(model: LAS, beams: _Beams, config: SearchConfig, lm: CharN
     if beams.scorer is not None:
         delta, r_next = beams.scorer.score(beams.ctc)  # (N, V), (N, T', 2, V)
         logp = (1 - config.ctc_weight) * logp + config.ctc_weight * delta.to(logp.dtype)
+    histories = [[EOS, *row] for row in beams.history.tolist()]  # EOS: the start symbol
     if lm is not None and config.lm_weight > 0:
-        histories = [[EOS, *row] for row in beams.history.tolist()]  # EOS: the start symbol
         logp = logp + config.lm_weight * lm.log_probs(histories).to(logp.device)  # (N, V)
+    if words is not None:
+        costs = words.penalties(histories, config.lexicon_penalty, config.word_penalty)  # (N, V)
+        logp = logp + costs.to(logp.device)
     batch, beam = beams.scores.shape
     total = beams.scores.unsqueeze(2) + logp.view(batch, beam, -1)  # (b, K, V)
     return total, weights, state, delta, r_next
@@ -223,10 +243,12 @@ def beam_search(
     config: SearchConfig | None = None,
     keep_attention: bool = False,
     lm: CharNgramLM | None = None,
+    words: WordList | None = None,
 ) -> list[Hypothesis]:
     """Batched beam search: (B, T, M), (B,) -> B best hypotheses (model in eval mode).
 
-    ``lm`` is used when ``config.lm_weight > 0`` (and is then required).
+    ``lm`` is used when ``config.lm_weight > 0`` (and is then required); ``words``, when given,
+    with ``config.lexicon_penalty`` and ``config.word_penalty``.
     """
     config = config or SearchConfig()
     if config.ctc_weight > 0 and not model.has_ctc:
@@ -243,7 +265,7 @@ def beam_search(
     ]
     step = 0
     while len(beams.utt) > 0:
-        total, weights, state, delta, r_next = _extension_scores(model, beams, config, lm)
+        total, weights, state, delta, r_next = _extension_scores(model, beams, config, lm, words)
         batch, _, vocab = total.shape
         eos_scores = total[:, :, EOS]  # (b, K) each alive hypothesis ending now
         top_scores, top_index = total.view(batch, beam * vocab).topk(beam, dim=1)  # (b, K)
@@ -339,9 +361,11 @@ def decode(
     config: SearchConfig | None = None,
     keep_attention: bool = False,
     lm: CharNgramLM | None = None,
+    words: WordList | None = None,
 ) -> list[Hypothesis]:
-    """Greedy search when ``beam_size == 1`` and no CTC or LM weight, beam search otherwise."""
+    """Greedy search when ``beam_size == 1`` and no CTC, LM or word list, beam search otherwise."""
     config = config or SearchConfig()
-    if config.beam_size == 1 and config.ctc_weight == 0 and config.lm_weight == 0:
+    plain = config.ctc_weight == 0 and config.lm_weight == 0 and words is None
+    if config.beam_size == 1 and plain:
         return greedy_search(model, features, lengths, config, keep_attention)
-    return beam_search(model, features, lengths, config, keep_attention, lm)
+    return beam_search(model, features, lengths, config, keep_attention, lm, words)
