@@ -224,8 +224,10 @@ def _extension_scores(
     if beams.scorer is not None:
         delta, r_next = beams.scorer.score(beams.ctc)  # (N, V), (N, T', 2, V)
         logp = (1 - config.ctc_weight) * logp + config.ctc_weight * delta.to(logp.dtype)
-    histories = [[EOS, *row] for row in beams.history.tolist()]  # EOS: the start symbol
-    if lm is not None and config.lm_weight > 0:
+    fuse = lm is not None and config.lm_weight > 0
+    if fuse or words is not None:
+        histories = [[EOS, *row] for row in beams.history.tolist()]  # EOS: the start symbol
+    if fuse:
         logp = logp + config.lm_weight * lm.log_probs(histories).to(logp.device)  # (N, V)
     if words is not None:
         costs = words.penalties(histories, config.lexicon_penalty, config.word_penalty)  # (N, V)
