@@ -44,14 +44,17 @@ def tts_intelligibility(exp: Path) -> dict[str, float] | None:
     voice's own recordings of the same sentences (``source_cer``/``source_wer``, the yardstick).
 
     The 22.05 kHz audio is resampled to the recognizer's rate. Cached in
-    ``tts/synth/intelligibility.json``.
+    ``tts/synth/intelligibility.json``, which is recomputed when the synthesis (its summary.json)
+    or the recognizer (``asr/best.pt``) is newer.
     """
     cache = exp / "tts" / "synth" / "intelligibility.json"
-    if cache.is_file():
-        return _load(cache)
-    summary = _load(exp / "tts" / "synth" / "summary.json")
-    if not summary or not (exp / "asr" / "best.pt").is_file():
+    summary_path, model_path = exp / "tts" / "synth" / "summary.json", exp / "asr" / "best.pt"
+    summary = _load(summary_path)
+    if not summary or not model_path.is_file():
         return None
+    inputs_time = max(summary_path.stat().st_mtime, model_path.stat().st_mtime)
+    if cache.is_file() and cache.stat().st_mtime >= inputs_time:
+        return _load(cache)
     from speechattn.api import ASR
     from speechattn.metrics import error_rates
     from speechattn.text import normalize_asr

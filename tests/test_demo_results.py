@@ -2,7 +2,12 @@
 
 import json
 
-from speechattn.demo_results import collect_results, format_results, training_span
+from speechattn.demo_results import (
+    collect_results,
+    format_results,
+    training_span,
+    tts_intelligibility,
+)
 
 
 def test_training_span_reads_steps_and_minutes_and_skips_a_cut_line(tmp_path):
@@ -41,3 +46,36 @@ def test_tts_rows_put_the_voices_own_recordings_beside_the_synthesis():
     table = format_results(results)
     assert "| synthesized | 20 | 102.9% | 60.3% | 0.686 | 1.000 | 0.034 | 0 |" in table
     assert "| the voice's recordings | 20 | 7.5% | 2.0% | - | - | - | - |" in table
+
+
+def test_intelligibility_cache_is_redone_when_the_synthesis_or_the_recognizer_is_newer(
+    tmp_path, monkeypatch
+):
+    import os
+
+    import speechattn.api
+
+    heard = {"text": "HELLO THERE"}
+
+    class FakeASR:
+        @classmethod
+        def load(cls, exp_dir):
+            return cls()
+
+        def transcribe(self, path):
+            return heard["text"]
+
+    monkeypatch.setattr(speechattn.api, "ASR", FakeASR)
+    synth = tmp_path / "tts" / "synth"
+    synth.mkdir(parents=True)
+    (synth / "summary.json").write_text(
+        json.dumps({"utterances": [{"text": "hello there.", "wav": "utt-0001.wav"}]})
+    )
+    (tmp_path / "asr").mkdir()
+    (tmp_path / "asr" / "best.pt").write_bytes(b"weights")
+    assert tts_intelligibility(tmp_path)["wer"] == 0.0
+    heard["text"] = "HELLO"
+    assert tts_intelligibility(tmp_path)["wer"] == 0.0  # cached: nothing changed
+    later = (synth / "intelligibility.json").stat().st_mtime + 10
+    os.utime(tmp_path / "asr" / "best.pt", (later, later))  # a retrained recognizer
+    assert tts_intelligibility(tmp_path)["wer"] == 0.5
