@@ -43,16 +43,20 @@ def _to_tensor(audio: np.ndarray | Tensor) -> Tensor:
 class ASR:
     """A trained Listen-Attend-Spell recognizer."""
 
-    def __init__(self, loaded: Any) -> None:
+    def __init__(self, loaded: Any, words: Any = None) -> None:
         self.loaded = loaded
+        self.words = words  # a speechattn.asr.wordlist.WordList, or None
 
     @classmethod
     def load(cls, exp_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None,
-             device: str = "cpu") -> ASR:
-        """Load ``exp_dir`` (config.yaml, vocab.json, cmvn.json, best.pt)."""
+             device: str = "cpu", lexicon: str | os.PathLike | None = None) -> ASR:
+        """Load ``exp_dir`` (config.yaml, vocab.json, cmvn.json, best.pt); ``lexicon``: a word
+        list that beam search holds hypotheses to (as ``infer.py --lexicon``)."""
         from speechattn.asr.inference import load_asr
+        from speechattn.asr.wordlist import WordList
 
-        return cls(load_asr(exp_dir, checkpoint, device))
+        loaded = load_asr(exp_dir, checkpoint, device)
+        return cls(loaded, WordList.load(lexicon, loaded.vocab) if lexicon is not None else None)
 
     @property
     def sample_rate(self) -> int:
@@ -80,7 +84,8 @@ class ASR:
         features = self.loaded.frontend.to(device)(wave).unsqueeze(0)  # (1, T, M)
         lengths = torch.tensor([features.shape[1]], device=device)
         with torch.no_grad():
-            (hyp,) = decode(model, features, lengths, search, return_attention, self.loaded.lm)
+            (hyp,) = decode(model, features, lengths, search, return_attention, self.loaded.lm,
+                            self.words)  # fmt: skip
         text = self.loaded.vocab.decode(hyp.tokens)
         if return_attention:
             return text, hyp.attention.cpu().numpy()

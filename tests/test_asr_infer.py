@@ -120,6 +120,20 @@ def test_infer_lexicon_keeps_every_word_listed_and_is_recorded(tmp_path):
     assert record["search"]["lexicon_penalty"] == 50.0
 
 
+def test_python_api_takes_a_lexicon_too(tmp_path):
+    from speechattn.api import ASR
+
+    exp = make_exp(tmp_path / "exp")
+    (tmp_path / "words.txt").write_text("HELLO\nWORLD\n")
+    waves = [np.random.default_rng(i).standard_normal(12000).astype(np.float32) * 0.1 for i in range(3)]
+    plain = [ASR.load(exp).transcribe(w, beam_size=3) for w in waves]
+    assert any(set(t.split()) - {"HELLO", "WORLD"} for t in plain)
+    listed = ASR.load(exp, lexicon=tmp_path / "words.txt")
+    assert len(listed.words) == 2
+    for wave in waves:
+        assert set(listed.transcribe(wave, beam_size=3).split()) <= {"HELLO", "WORLD"}
+
+
 def test_infer_reports_a_missing_experiment(tmp_path, capsys):
     code = infer.main(["--exp", str(tmp_path / "none"), "--manifest", str(tmp_path / "m.jsonl"),
                        "--out", str(tmp_path / "o")])  # fmt: skip
