@@ -29,6 +29,7 @@ import torchaudio
 from torch import Tensor, nn
 
 from speechattn.data.manifest import atomic_write_text
+from speechattn.nn.encoder import lengths_to_mask
 
 __all__ = [
     "AudioError",
@@ -340,8 +341,8 @@ def subtract_utterance_mean(features: Tensor, lengths: Tensor) -> Tensor:
     >>> subtract_utterance_mean(x, torch.tensor([2])).tolist()
     [[[-1.0, -2.0], [1.0, 2.0], [0.0, 0.0]]]
     """
-    frames = torch.arange(features.shape[1], device=features.device)
-    valid = (frames < lengths.to(features.device)[:, None]).unsqueeze(-1).to(features.dtype)
+    mask = lengths_to_mask(lengths.to(features.device), features.shape[1])  # (B, T)
+    valid = mask.unsqueeze(-1).to(features.dtype)  # (B, T, 1)
     mean = (features * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp_min(1.0)
     return (features - mean) * valid
 
