@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from speechattn.data.manifest import atomic_write_text, read_manifest
+from speechattn.data.manifest import atomic_write_text, read_manifest, read_text_lines
 from speechattn.text import BLANK, EOS, PAD, UNK, Vocab
 
 __all__ = ["LMConfig", "CharNgramLM", "fit_texts", "build_parser", "main"]
@@ -216,10 +216,7 @@ def fit_texts(texts: Iterable[str], vocab: Vocab, config: LMConfig) -> CharNgram
 def _read_texts(manifests: Sequence[Path], text_files: Sequence[Path]) -> list[str]:
     texts = [row.get("text", "") for path in manifests for row in read_manifest(path)]
     for path in text_files:
-        try:
-            texts += path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        texts += read_text_lines(path)
     return [t.strip().upper() for t in texts if t.strip()]
 
 

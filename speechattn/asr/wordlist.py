@@ -31,11 +31,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from speechattn.data.manifest import read_text_lines
 from speechattn.text import EOS, Vocab
 
 __all__ = ["WordList"]
@@ -59,11 +59,7 @@ class WordList:
     @classmethod
     def load(cls, path: str | os.PathLike, vocab: Vocab) -> WordList:
         """Words from a text file: the first column of each line, upper-cased, variants merged."""
-        path = Path(path)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        lines = read_text_lines(path)
         words = (_VARIANT.sub("", line.split()[0]).upper() for line in lines if line.split())
         try:
             return cls(words, vocab)

@@ -23,7 +23,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ManifestError", "read_log", "read_manifest", "write_manifest", "atomic_write_text"]
+__all__ = [
+    "ManifestError",
+    "read_log",
+    "read_manifest",
+    "read_text_lines",
+    "write_manifest",
+    "atomic_write_text",
+]
 
 
 class ManifestError(ValueError):
@@ -96,6 +103,15 @@ def write_manifest(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any
         except TypeError as err:
             raise TypeError(f"{path}: row {position} is not JSON-serialisable ({err})") from None
     atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def read_text_lines(path: str | os.PathLike[str]) -> list[str]:
+    """The lines of a UTF-8 text file; other encodings are a ``ValueError`` naming the byte."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
