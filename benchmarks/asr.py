@@ -235,10 +235,11 @@ def stage_full(
         manifest = data / f"{split}.jsonl"
         if not manifest.is_file():
             continue
+        rows = read_manifest(manifest)
         for name, words in decodings:
             out = exp / "benchmark" / f"{split}_{name}"
-            record = run_decode(asr, read_manifest(manifest), search, out, plot=0,
-                                name=str(manifest), progress=False, words=words)  # fmt: skip
+            record = run_decode(asr, rows, search, out, plot=0, name=str(manifest),
+                                progress=False, words=words)  # fmt: skip
             summary = score_hypotheses(out, record)
             wer, cer = 100 * summary["wer"], 100 * summary["cer"]
             target = WER_TARGETS.get(split)
