@@ -396,13 +396,15 @@ class Trainer:
                 "skipped": self.skipped,
             })
             window.update(start=time.perf_counter(), seconds=0.0, steps=0)
-        if self.is_main and self.step % config.valid_every == 0:
+        last = self.step == config.max_steps
+        if self.is_main and (self.step % config.valid_every == 0 or last):
             self.validate()
         if self.is_main and config.media_every and self.step % config.media_every == 0 and self.writer:
             self.model.eval()
             with torch.random.fork_rng(devices=[]), torch.no_grad():
                 self.task.log_media(self.writer, self.model, self.step)
-        if self.step % config.checkpoint_every == 0:
+        # The final step is validated before it is saved, so its checkpoint knows the final best.
+        if self.step % config.checkpoint_every == 0 or last:
             self.save_checkpoint()
         if self.world > 1:
             dist.barrier()
@@ -455,12 +457,6 @@ class Trainer:
                 bar.set_postfix(loss=f"{last_logs['loss']:.3f}", audio_x=f"{rate:.1f}")
             self._after_step(last_logs, window)
         bar.close()
-        if self.step % config.checkpoint_every:
-            self.save_checkpoint()
-        if self.is_main and self.step % config.valid_every:
-            self.validate()
-        if self.world > 1:
-            dist.barrier()
 
 
 def _fmt(values: dict[str, float]) -> str:

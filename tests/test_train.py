@@ -120,6 +120,18 @@ def test_checkpoints_best_and_logs_are_written(tmp_path):
     assert not list(tmp_path.rglob("*.tmp*"))
 
 
+def test_the_final_checkpoint_knows_the_final_validation(tmp_path):
+    # Step 10 is a checkpoint step but not a validation step: it is validated before it is saved.
+    Trainer(ToyTask(), config(max_steps=10, valid_every=4, checkpoint_every=5), tmp_path).fit()
+    events = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    valid = [e for e in events if e["split"] == "valid"]
+    assert [e["step"] for e in valid] == [4, 8, 10]
+    final = load_checkpoint(tmp_path / "checkpoints" / "step-0000010.pt")
+    assert final["best"] == pytest.approx(min(e["mse"] for e in valid))
+    result = Trainer(ToyTask(), config(max_steps=10, valid_every=4, checkpoint_every=5), tmp_path).fit()
+    assert result.best_metric == final["best"]
+
+
 def test_load_checkpoint_rejects_foreign_and_truncated_files(tmp_path):
     foreign = tmp_path / "foreign.pt"
     save_atomic({"weights": torch.zeros(2)}, foreign)
