@@ -315,12 +315,26 @@ class Trainer:
             ) from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self._apply_config_lr()
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch = state["step"], state["epoch"]
         self.batches_done, self.best = state["batches_done"], state["best"]
         self.skipped = state.get("skipped", 0)
         _set_rng_state(state["rng"])
         return self.step
+
+    def _apply_config_lr(self) -> None:
+        """After loading optimizer and scheduler states: the config's ``lr`` and ``weight_decay``
+        win over the saved ones (a resumed run may change them), the schedule's step is kept."""
+        config, saved = self.config, self.scheduler.base_lrs[0]
+        if saved != config.lr:
+            log.info("train.lr changed from %g to %g: the schedule goes on from step %d with it",
+                     saved, config.lr, self.scheduler.last_epoch)
+        self.scheduler.base_lrs = [config.lr] * len(self.optimizer.param_groups)
+        for group in self.optimizer.param_groups:
+            group["initial_lr"] = config.lr
+            group["lr"] = config.lr * lr_factor(self.scheduler.last_epoch, config)
+            group["weight_decay"] = config.weight_decay
 
     # -- training ------------------------------------------------------------------------------
     def _all_ranks_finite(self, value: Tensor) -> bool:

@@ -93,6 +93,19 @@ def test_rerun_at_max_steps_does_nothing_and_says_so(tmp_path, caplog):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_a_resumed_run_takes_the_new_learning_rate(tmp_path, caplog):
+    Trainer(ToyTask(), config(max_steps=5), tmp_path).fit()
+    changed = config(max_steps=8, lr=1e-3, decay_steps=20)
+    trainer = Trainer(ToyTask(), changed, tmp_path)
+    with caplog.at_level(logging.INFO, logger="speechattn.train"):
+        assert trainer.resume() == 5
+    assert "train.lr changed from 0.01 to 0.001" in caplog.text
+    # The step the run resumes with uses the new base rate on the new schedule, and so do the next.
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * lr_factor(5, changed))
+    trainer.fit()
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * lr_factor(8, changed))
+
+
 def test_non_finite_loss_skips_the_batch_without_touching_weights(tmp_path, caplog):
     task = ToyTask(poison_steps={0, 1, 2})
     trainer = Trainer(task, config(max_steps=3, valid_every=100, checkpoint_every=100), tmp_path)
