@@ -8,11 +8,12 @@ from speechattn.nn.decoder import AttentionDecoder, DecoderConfig
 from speechattn.nn.encoder import lengths_to_mask
 
 
-def make(kind="location", num_layers=2) -> AttentionDecoder:
+def make(kind="location", num_layers=2, post_attention_layers=0) -> AttentionDecoder:
     torch.manual_seed(0)
     attention = AttentionConfig(kind=kind, attention_dim=5, location_channels=2, location_kernel=3)
     config = DecoderConfig(
-        input_dim=3, memory_dim=6, hidden_dim=6, num_layers=num_layers, attention=attention
+        input_dim=3, memory_dim=6, hidden_dim=6, num_layers=num_layers,
+        post_attention_layers=post_attention_layers, attention=attention,
     )
     return AttentionDecoder(config).eval()
 
@@ -32,8 +33,9 @@ def test_teacher_forcing_shapes_and_batch_equivalence(kind):
         assert torch.all(weights[b, :, length:] == 0)
 
 
-def test_step_loop_equals_forward_and_state_select_reorders():
-    decoder = make()
+@pytest.mark.parametrize("post", [0, 2])
+def test_step_loop_equals_forward_and_state_select_reorders(post):
+    decoder = make(post_attention_layers=post)
     memory = torch.randn(2, 5, 6)
     lengths = torch.tensor([5, 3])
     mask = lengths_to_mask(lengths, 5)
@@ -44,6 +46,7 @@ def test_step_loop_equals_forward_and_state_select_reorders():
         step = decoder.step(inputs[:, u], memory, mask, state)
         torch.testing.assert_close(step.output, outputs[:, u])
         state = step.state
+    assert state.hidden.shape == (2 + post, 2, 6)
     swapped = state.select(torch.tensor([1, 0]))
     torch.testing.assert_close(swapped.hidden[:, 0], state.hidden[:, 1])
     torch.testing.assert_close(swapped.attention.cumulative[1], state.attention.cumulative[0])
@@ -57,3 +60,17 @@ def test_gradients_flow_to_memory_and_inputs():
     outputs.pow(2).sum().backward()
     assert memory.grad.abs().sum() > 0 and inputs.grad.abs().sum() > 0
     assert torch.all(memory.grad[1, 4] == 0)  # padded frame gets no gradient
+
+
+def test_post_attention_cells_see_the_current_context():
+    # Without them the output's hidden half is computed before this step's attention, so it cannot
+    # depend on the memory frame attended now; with them it does.
+    memory = torch.randn(1, 4, 6)
+    changed = memory.clone()
+    changed[0, 3] += 5.0  # only reachable through this step's context (first step attends at 0..3)
+    inputs, mask = torch.randn(1, 3), torch.ones(1, 4, dtype=torch.bool)
+    for post, depends in ((0, False), (1, True)):
+        decoder = make(post_attention_layers=post)
+        a = decoder.step(inputs, memory, mask, decoder.initial_state(memory)).output[:, :6]
+        b = decoder.step(inputs, changed, mask, decoder.initial_state(changed)).output[:, :6]
+        assert torch.allclose(a, b) is not depends

@@ -8,6 +8,11 @@ One step::
     [input_u ; context_{u-1}] -> LSTM cell(s) -> h_u -> attention(h_u, memory) -> context_u
     output_u = [h_u ; context_u]                        # (B, H + Dm), fed to a task head
 
+With ``post_attention_layers`` > 0 (Tacotron 2's "decoder RNN" after its "attention RNN"),
+``[h_u ; context_u]`` goes through that many more LSTM cells, and ``output_u = [g_u ; context_u]``
+with ``g_u`` the last one's output: the head then sees the current context through a recurrent,
+nonlinear layer, not only through its own linear map.
+
 The head is the caller's: a character softmax for ASR, mel and stop projections for TTS. Callers
 that feed their own predictions back (greedy/beam search, scheduled sampling, free-running
 synthesis) call :meth:`AttentionDecoder.step`; pure teacher forcing can use ``forward``.
@@ -35,6 +40,7 @@ class DecoderConfig:
     memory_dim: int = 512
     hidden_dim: int = 512
     num_layers: int = 1
+    post_attention_layers: int = 0  # LSTM cells after the attention, fed [h; current context]
     dropout: float = 0.0
     attention: AttentionConfig = field(default_factory=AttentionConfig)
 
@@ -42,7 +48,8 @@ class DecoderConfig:
 class DecoderState(NamedTuple):
     """Everything carried from one step to the next.
 
-    hidden, cell: (L, B, H) per LSTM layer; context: (B, Dm); attention: the attention's state.
+    hidden, cell: (L, B, H) per LSTM layer (``num_layers`` + ``post_attention_layers``);
+    context: (B, Dm); attention: the attention's state.
     """
 
     hidden: Tensor
@@ -75,13 +82,21 @@ class AttentionDecoder(nn.Module):
         super().__init__()
         if config.num_layers < 1:
             raise ValueError(f"decoder num_layers must be >= 1, got {config.num_layers}")
+        if config.post_attention_layers < 0:
+            raise ValueError(
+                f"decoder post_attention_layers must be >= 0, got {config.post_attention_layers}"
+            )
         self.config = config
-        widths = [config.input_dim + config.memory_dim] + [config.hidden_dim] * config.num_layers
-        self.cells = nn.ModuleList(
-            nn.LSTMCell(widths[i], config.hidden_dim) for i in range(config.num_layers)
+        self.cells = self._cells(config.input_dim + config.memory_dim, config.num_layers)
+        self.post_cells = self._cells(
+            config.hidden_dim + config.memory_dim, config.post_attention_layers
         )
         self.attention = build_attention(config.attention, config.hidden_dim, config.memory_dim)
         self.dropout = nn.Dropout(config.dropout)
+
+    def _cells(self, input_dim: int, count: int) -> nn.ModuleList:
+        widths = [input_dim] + [self.config.hidden_dim] * count
+        return nn.ModuleList(nn.LSTMCell(widths[i], self.config.hidden_dim) for i in range(count))
 
     @property
     def output_dim(self) -> int:
@@ -90,7 +105,8 @@ class AttentionDecoder(nn.Module):
     def initial_state(self, memory: Tensor) -> DecoderState:
         """Zero LSTM state and context for a (B, T, Dm) memory."""
         batch = memory.shape[0]
-        zeros = memory.new_zeros(self.config.num_layers, batch, self.config.hidden_dim)
+        layers = len(self.cells) + len(self.post_cells)
+        zeros = memory.new_zeros(layers, batch, self.config.hidden_dim)
         return DecoderState(zeros, zeros, memory.new_zeros(batch, memory.shape[2]), initial_state(memory))
 
     def prepare(self, memory: Tensor) -> Tensor:
@@ -106,16 +122,28 @@ class AttentionDecoder(nn.Module):
         keys: Tensor | None = None,
     ) -> StepOutput:
         """(B, I), (B, T, Dm), (B, T) bool, state -> StepOutput."""
-        x = torch.cat([inputs, state.context], dim=1)  # (B, I + Dm)
-        hidden, cell = [], []
-        for layer, lstm in enumerate(self.cells):
+        hidden: list[Tensor] = []
+        cell: list[Tensor] = []
+        x = self._run(self.cells, torch.cat([inputs, state.context], dim=1), state, hidden, cell)
+        context, weights, attention = self.attention(x, memory, mask, state.attention, keys)
+        if self.post_cells:
+            x = self._run(self.post_cells, torch.cat([x, context], dim=1), state, hidden, cell)
+        new_state = DecoderState(torch.stack(hidden), torch.stack(cell), context, attention)
+        return StepOutput(torch.cat([x, context], dim=1), weights, new_state)
+
+    def _run(
+        self, cells: nn.ModuleList, x: Tensor, state: DecoderState, hidden: list[Tensor],
+        cell: list[Tensor],
+    ) -> Tensor:
+        """Stacked cells on x (B, in); their new states go on ``hidden``/``cell``, which also
+        index the layers' previous states in ``state``."""
+        for lstm in cells:
+            layer = len(hidden)
             h, c = lstm(x, (state.hidden[layer], state.cell[layer]))
             hidden.append(h)
             cell.append(c)
             x = self.dropout(h)
-        context, weights, attention = self.attention(x, memory, mask, state.attention, keys)
-        new_state = DecoderState(torch.stack(hidden), torch.stack(cell), context, attention)
-        return StepOutput(torch.cat([x, context], dim=1), weights, new_state)
+        return x
 
     def forward(
         self, inputs: Tensor, memory: Tensor, memory_lengths: Tensor
