@@ -44,14 +44,17 @@ def features() -> FeatureConfig:
     )  # fmt: skip
 
 
-def model_config() -> TacotronConfig:
+def model_config(post_attention_layers: int = 0) -> TacotronConfig:
     return TacotronConfig(
         num_mels=MELS,
         reduction_factor=2,
         embedding_dim=8,
         encoder=EncoderConfig(hidden_dim=6, num_layers=1, conv_channels=8, conv_layers=1, conv_kernel=3),
         prenet=PrenetConfig(dims=[8], dropout=0.5, dropout_at_inference=False),
-        decoder=DecoderConfig(hidden_dim=12, num_layers=1, attention=AttentionConfig(attention_dim=4, location_channels=2, location_kernel=3)),
+        decoder=DecoderConfig(
+            hidden_dim=12, num_layers=1, post_attention_layers=post_attention_layers,
+            attention=AttentionConfig(attention_dim=4, location_channels=2, location_kernel=3),
+        ),
         postnet=PostnetConfig(channels=4, layers=2, kernel=3),
     )
 
@@ -61,14 +64,18 @@ def synthesis_config(**kwargs) -> SynthesisConfig:
     return SynthesisConfig(inference=inference, vocoder=VocoderConfig(n_iter=4), **kwargs)
 
 
-@pytest.fixture
-def tts() -> LoadedTTS:
+def make_tts(post_attention_layers: int = 0) -> LoadedTTS:
     torch.manual_seed(0)
-    model = Tacotron(model_config(), len(VOCAB)).eval()
+    model = Tacotron(model_config(post_attention_layers), len(VOCAB)).eval()
     with torch.no_grad():
         model.stop_proj.bias.fill_(-100.0)  # never stops: every utterance runs to the cap
     cmvn = GlobalCMVN(torch.full((MELS,), -4.0), torch.ones(MELS))
     return LoadedTTS(model, VOCAB, cmvn, features(), synthesis_config())
+
+
+@pytest.fixture
+def tts() -> LoadedTTS:
+    return make_tts()
 
 
 # ---- text input ------------------------------------------------------------------------------
@@ -146,7 +153,9 @@ def test_synthesis_results_and_cap_report(tts, caplog):
     assert "max_decoder_steps=20" in caplog.text
 
 
-def test_batched_synthesis_equals_one_by_one(tts):
+@pytest.mark.parametrize("post_attention_layers", [0, 1])
+def test_batched_synthesis_equals_one_by_one(post_attention_layers):
+    tts = make_tts(post_attention_layers)
     with torch.no_grad():
         tts.model.stop_proj.weight.mul_(20.0)
         tts.model.stop_proj.bias.fill_(0.0)
