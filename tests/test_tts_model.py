@@ -254,6 +254,27 @@ def test_inference_window_is_local_and_restored():
     assert model.decoder.attention.window is None
 
 
+def test_inference_temperature_sharpens_and_is_restored():
+    model = make()
+    text, text_lengths, _, _ = batch()
+    with torch.no_grad():
+        model.stop_proj.bias.fill_(-100.0)
+
+    def peak(temperature):
+        config = InferenceConfig(
+            max_decoder_steps=4, window=None, temperature=temperature, prenet_dropout=False
+        )
+        return float(infer(model, text, text_lengths, config).alignments.amax(dim=2).mean())
+
+    trained = peak(None)
+    uniform = float((1.0 / text_lengths.float()).mean())  # every weight 1 / length
+    assert peak(100.0) == pytest.approx(uniform, abs=1e-3) and uniform < trained
+    assert peak(0.01) > trained + 0.4
+    assert peak(1.0) == pytest.approx(trained) and model.decoder.attention.temperature == 1.0
+    with pytest.raises(ValueError, match="temperature"):
+        infer(model, text, text_lengths, InferenceConfig(temperature=0.0))
+
+
 def test_invalid_inference_settings_raise():
     model = make()
     text, text_lengths, _, _ = batch()

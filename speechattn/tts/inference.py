@@ -11,6 +11,11 @@ computed (their rows are simply ignored) so that batching never changes any item
 the duration of the call: ``window`` characters ahead and ``window_backward`` behind. Keeping
 ``window_backward`` at 0 or 1 makes the alignment (nearly) monotonic, so long inputs neither skip
 words nor babble in a loop.
+
+``temperature`` (also for the duration of the call) divides the attention scores before the
+softmax: below 1 it sharpens the weights onto fewer characters (Chorowski et al., 2015, call
+1 / temperature the "sharpening" factor). ``None`` keeps the temperature the model was trained
+with.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class InferenceConfig:
     stop_threshold: float = 0.5
     window: int | None = 4  # None: global attention, as in training
     window_backward: int | None = 1
+    temperature: float | None = None  # None: the model's attention temperature; < 1 sharpens
     prenet_dropout: bool | None = None  # None: the model's prenet.dropout_at_inference
 
 
@@ -54,15 +60,19 @@ class InferenceOutput(NamedTuple):
 
 @contextmanager
 def attention_window(
-    attention: Attention, window: int | None, backward: int | None
+    attention: Attention, window: int | None, backward: int | None,
+    temperature: float | None = None,
 ) -> Iterator[None]:
-    """Temporarily set the attention's local window (restored on exit, also on error)."""
-    saved = attention.window, attention.window_backward
+    """Temporarily set the attention's local window, and its temperature unless None (both
+    restored on exit, also on error)."""
+    saved = attention.window, attention.window_backward, attention.temperature
     attention.window, attention.window_backward = window, backward
+    if temperature is not None:
+        attention.temperature = temperature
     try:
         yield
     finally:
-        attention.window, attention.window_backward = saved
+        attention.window, attention.window_backward, attention.temperature = saved
 
 
 def _check(config: InferenceConfig) -> None:
@@ -72,6 +82,8 @@ def _check(config: InferenceConfig) -> None:
         raise ValueError(f"stop_threshold must be in (0, 1), got {config.stop_threshold}")
     if config.window is not None and config.window < 0:
         raise ValueError(f"window must be >= 0 or None, got {config.window}")
+    if config.temperature is not None and config.temperature <= 0:
+        raise ValueError(f"temperature must be > 0 or None, got {config.temperature}")
 
 
 @torch.no_grad()
@@ -84,7 +96,8 @@ def infer(
     was_training = model.training
     model.eval()
     try:
-        with attention_window(model.decoder.attention, config.window, config.window_backward):
+        attention = model.decoder.attention
+        with attention_window(attention, config.window, config.window_backward, config.temperature):
             return _decode(model, text, text_lengths, config)
     finally:
         model.train(was_training)
