@@ -7,7 +7,8 @@ H decoder hidden units.
 Data flow::
 
     characters (B, T) -> embedding (B, T, D) -> conv stack + BiLSTM (BiLSTMEncoder) -> memory (B, T, E)
-    previous frame (B, M) -> prenet (B, P) -> AttentionDecoder step (location attention) -> (B, H + E)
+    previous frame (B, M) -> prenet (B, P) -> AttentionDecoder step (LSTM, location attention,
+        LSTM fed [h; context] when post_attention_layers = 1, as Tacotron 2) -> (B, H + E)
         -> mel projection (B, r * M) -> r frames;  stop projection (B, 1): one stop decision per step
     all frames (B, F, M) -> conv postnet -> residual: mel_after = mel_before + postnet(mel_before)
 
@@ -81,7 +82,10 @@ def _default_decoder() -> DecoderConfig:
     attention = AttentionConfig(
         kind="location", attention_dim=128, location_channels=32, location_kernel=31
     )
-    return DecoderConfig(hidden_dim=1024, num_layers=2, dropout=0.1, attention=attention)
+    # Tacotron 2: an "attention" LSTM before the attention, a "decoder" LSTM after it
+    return DecoderConfig(
+        hidden_dim=1024, num_layers=1, post_attention_layers=1, dropout=0.1, attention=attention
+    )
 
 
 @dataclass
