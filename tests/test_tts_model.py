@@ -8,7 +8,7 @@ import torch
 from speechattn.nn.attention import AttentionConfig
 from speechattn.nn.decoder import DecoderConfig
 from speechattn.nn.encoder import EncoderConfig, lengths_to_mask
-from speechattn.tts.inference import InferenceConfig, attention_window, infer
+from speechattn.tts.inference import InferenceConfig, attention_settings, infer
 from speechattn.tts.loss import TacotronLoss, TacotronLossConfig, guided_attention_prior
 from speechattn.tts.model import (
     PostnetConfig,
@@ -249,7 +249,7 @@ def test_inference_window_is_local_and_restored():
     # Step 0 starts at frame 0: only frames 0..1 may be attended.
     assert torch.all(out.alignments[0, 0, 2:] == 0)
     with pytest.raises(RuntimeError):
-        with attention_window(model.decoder.attention, 2, 0):
+        with attention_settings(model.decoder.attention, 2, 0):
             raise RuntimeError("boom")
     assert model.decoder.attention.window is None
 

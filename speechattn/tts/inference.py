@@ -32,7 +32,7 @@ from speechattn.nn.attention import Attention
 from speechattn.nn.encoder import lengths_to_mask
 from speechattn.tts.model import Tacotron
 
-__all__ = ["InferenceConfig", "InferenceOutput", "infer", "attention_window"]
+__all__ = ["InferenceConfig", "InferenceOutput", "infer", "attention_settings"]
 
 
 @dataclass
@@ -59,7 +59,7 @@ class InferenceOutput(NamedTuple):
 
 
 @contextmanager
-def attention_window(
+def attention_settings(
     attention: Attention, window: int | None, backward: int | None,
     temperature: float | None = None,
 ) -> Iterator[None]:
@@ -97,7 +97,7 @@ def infer(
     model.eval()
     try:
         attention = model.decoder.attention
-        with attention_window(attention, config.window, config.window_backward, config.temperature):
+        with attention_settings(attention, config.window, config.window_backward, config.temperature):
             return _decode(model, text, text_lengths, config)
     finally:
         model.train(was_training)
