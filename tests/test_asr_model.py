@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from speechattn.asr.loss import ObjectiveConfig, las_loss, sampling_probability
-from speechattn.asr.model import LAS, LASConfig
+from speechattn.asr.model import LAS, LASConfig, noisy_tokens
 from speechattn.asr.specaugment import SpecAugment, SpecAugmentConfig, stretch_time, warp_mel_axis
 from speechattn.audio import subtract_utterance_mean
 from speechattn.nn.attention import ATTENTION
@@ -136,6 +136,35 @@ def test_scheduled_sampling_changes_inputs_only_when_enabled():
     sampled = model(features, lengths, targets, sampling_prob=1.0).logits
     torch.testing.assert_close(sampled[:, 0], reference[:, 0])  # step 0 always starts from SOS
     assert not torch.allclose(sampled[:, 1:], reference[:, 1:])
+
+
+def test_noisy_tokens_swaps_characters_only_at_about_the_rate():
+    torch.manual_seed(0)
+    targets = torch.tensor([[5, 6, 7, 8, 9, 10, 11, EOS, PAD, PAD]] * 2000)
+    noisy = noisy_tokens(targets, 0.3, VOCAB)
+    torch.testing.assert_close(noisy[:, 7:], targets[:, 7:])  # EOS and PAD are kept
+    assert noisy[:, :7].min() >= 4 and noisy.max() < VOCAB  # only character ids are drawn
+    changed = (noisy[:, :7] != targets[:, :7]).float().mean().item()
+    # a swap draws one of the 8 characters, 1 in 8 of them the same one: 0.3 * 7/8 = 0.2625
+    assert changed == pytest.approx(0.3 * 7 / 8, abs=0.01)
+    torch.testing.assert_close(noisy_tokens(targets, 0.0, VOCAB), targets)
+
+
+def test_token_noise_feeds_noisy_characters_and_scores_the_clean_targets():
+    model = make().eval()
+    features, lengths, targets = batch()
+    torch.manual_seed(5)
+    noisy_out = model(features, lengths, targets, token_noise=0.5).logits
+    torch.manual_seed(5)
+    fed = noisy_tokens(targets, 0.5, VOCAB)
+    assert not torch.equal(fed, targets)
+    # the same logits as feeding the noisy copy: the noise is in the inputs only
+    torch.testing.assert_close(noisy_out, model(features, lengths, fed).logits)
+    clean = model(features, lengths, targets).logits
+    torch.testing.assert_close(noisy_out[:, 0], clean[:, 0])  # step 0 always starts from SOS
+    assert not torch.allclose(noisy_out, clean)
+    with pytest.raises(ValueError, match="token_noise"):
+        ObjectiveConfig(token_noise=1.0)
 
 
 def test_sampling_schedule_ramp():

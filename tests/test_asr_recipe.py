@@ -139,6 +139,19 @@ def test_validation_stays_greedy_when_the_config_decodes_with_an_lm(eight_uttera
     assert 0.0 <= task.validate(task.model, step=0)["cer"]  # an LM weight here once crashed training
 
 
+def test_training_step_feeds_the_configured_objective_to_the_model(eight_utterances):
+    overrides = ["objective.token_noise=0.25", "objective.sampling_max=0.5"]
+    task = build_task(resolve_config(ASRRecipeConfig, TINY, overrides), eight_utterances)
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return task.model(*args, **kwargs)
+
+    loss, _ = task.training_step(spy, task.make_batch([0, 1]), step=10)
+    assert calls == [{"sampling_prob": 0.5, "token_noise": 0.25}] and loss.item() > 0
+
+
 def test_load_asr_and_transcribe_files_and_tensors(overfit):
     data, exp, _ = overfit
     model, vocab, cmvn, config, _ = asr = load_asr(exp)
@@ -170,15 +183,15 @@ def test_cli_transcribe_prints_one_line_per_file(overfit, capsys):
 
 
 def test_interrupted_training_resumes_exactly(eight_utterances, tmp_path, one_thread):
-    """2 steps, stop, resume to 4 == 4 steps straight (with dropout, SpecAugment and scheduled
-    sampling drawing random numbers, and a learning-rate schedule that does not depend on
-    max_steps)."""
+    """2 steps, stop, resume to 4 == 4 steps straight (with dropout, SpecAugment, scheduled
+    sampling and token noise drawing random numbers, and a learning-rate schedule that does not
+    depend on max_steps)."""
     common = ["--config", str(TINY), "--data", str(eight_utterances), "train.progress=false",
               "train.checkpoint_every=2", "train.valid_every=1000", "train.decay_steps=50",
               "model.encoder.dropout=0.2", "model.decoder.dropout=0.2",
               "model.specaugment.freq_masks=1", "model.specaugment.time_masks=1",
               "objective.sampling_max=0.5", "objective.sampling_end=2",
-              "search.max_length_offset=2", "search.max_length_ratio=0.5"]  # fmt: skip
+              "objective.token_noise=0.2", "search.max_length_offset=2", "search.max_length_ratio=0.5"]  # fmt: skip
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert training.main([*common, "--exp", str(straight), "train.max_steps=4"]) == 0
     assert training.main([*common, "--exp", str(resumed), "train.max_steps=2"]) == 0

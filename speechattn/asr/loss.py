@@ -35,12 +35,17 @@ class ObjectiveConfig:
     sampling_max: float = 0.0  # scheduled sampling: probability of feeding back the own prediction
     sampling_start: int = 0  # ... grows linearly from 0 at this step
     sampling_end: int = 0  # ... to sampling_max at this step, and stays there
+    # probability of feeding back a random character instead of the reference one (the target
+    # scored is unchanged): the speller cannot lean on recalled training sentences as much
+    token_noise: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"objective.label_smoothing={self.label_smoothing} must be in [0, 1)")
         if not 0.0 <= self.sampling_max <= 1.0:
             raise ValueError(f"objective.sampling_max={self.sampling_max} must be in [0, 1]")
+        if not 0.0 <= self.token_noise < 1.0:
+            raise ValueError(f"objective.token_noise={self.token_noise} must be in [0, 1)")
         if self.sampling_end < self.sampling_start:
             raise ValueError(
                 f"objective.sampling_end={self.sampling_end} is before "

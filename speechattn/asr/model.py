@@ -33,9 +33,9 @@ from speechattn.audio import subtract_utterance_mean
 from speechattn.nn.attention import AttentionConfig
 from speechattn.nn.decoder import AttentionDecoder, DecoderConfig, DecoderState
 from speechattn.nn.encoder import BiLSTMEncoder, EncoderConfig, lengths_to_mask
-from speechattn.text import EOS, PAD
+from speechattn.text import BLANK, EOS, PAD
 
-__all__ = ["LASConfig", "LAS", "LASOutput", "SpeechMemory"]
+__all__ = ["LASConfig", "LAS", "LASOutput", "SpeechMemory", "noisy_tokens"]
 
 
 def _default_encoder() -> EncoderConfig:
@@ -110,6 +110,16 @@ class SpeechMemory(NamedTuple):
         )  # fmt: skip
 
 
+def noisy_tokens(targets: Tensor, probability: float, vocab_size: int) -> Tensor:
+    """A copy of targets (B, U) with each character id replaced, with ``probability``, by one drawn
+    uniformly from the characters; EOS, PAD and the other reserved ids are kept."""
+    first = BLANK + 1  # the first character id
+    chars = targets >= first
+    swap = chars & (torch.rand(targets.shape, device=targets.device) < probability)
+    drawn = torch.randint_like(targets, first, vocab_size)
+    return torch.where(swap, drawn, targets)
+
+
 class LAS(nn.Module):
     """Listener + speller (+ CTC head) over a ``vocab_size``-symbol character vocabulary."""
 
@@ -171,30 +181,39 @@ class LAS(nn.Module):
         return self.classifier(out.output), out.weights, out.state
 
     def forward(
-        self, features: Tensor, lengths: Tensor, targets: Tensor, sampling_prob: float = 0.0
+        self,
+        features: Tensor,
+        lengths: Tensor,
+        targets: Tensor,
+        sampling_prob: float = 0.0,
+        token_noise: float = 0.0,
     ) -> LASOutput:
         """Teacher-forced pass: (B, T, M), (B,), targets (B, U) ending in EOS, PAD after.
 
         With ``sampling_prob > 0`` each row feeds back its own previous argmax instead of the
         reference character with that probability, independently per step (scheduled sampling).
+        With ``token_noise > 0`` each reference character fed back is replaced by a uniformly
+        drawn character with that probability (the targets scored are unchanged).
         """
         speech = self.encode(features, lengths)
+        fed = noisy_tokens(targets, token_noise, self.vocab_size) if token_noise > 0 else targets
         if sampling_prob > 0:
-            logits, weights = self._speller_sampled(speech, targets, sampling_prob)
+            logits, weights = self._speller_sampled(speech, fed, sampling_prob)
         else:
-            logits, weights = self._speller_teacher_forced(speech, targets)
+            logits, weights = self._speller_teacher_forced(speech, fed)
         ctc = self.ctc_log_probs(speech.memory) if self.has_ctc else None
         return LASOutput(logits, weights, speech.lengths, ctc)
 
-    def _speller_teacher_forced(
-        self, speech: SpeechMemory, targets: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """Reference inputs only: embeddings and the output layer run once over all U steps."""
-        sos = targets.new_full((targets.shape[0], 1), EOS)
-        inputs = self.embedding(torch.cat([sos, targets[:, :-1]], dim=1))  # (B, U, E)
+    def _speller_teacher_forced(self, speech: SpeechMemory, fed: Tensor) -> tuple[Tensor, Tensor]:
+        """Reference inputs only: embeddings and the output layer run once over all U steps.
+
+        fed: (B, U) the characters fed back after SOS (the targets, or a noisy copy of them).
+        """
+        sos = fed.new_full((fed.shape[0], 1), EOS)
+        inputs = self.embedding(torch.cat([sos, fed[:, :-1]], dim=1))  # (B, U, E)
         state = self.initial_state(speech)
         outputs, weights = [], []
-        for u in range(targets.shape[1]):
+        for u in range(fed.shape[1]):
             out = self.decoder.step(inputs[:, u], speech.memory, speech.mask, state, speech.keys)
             outputs.append(out.output)
             weights.append(out.weights)
@@ -203,16 +222,17 @@ class LAS(nn.Module):
         return logits, torch.stack(weights, dim=1)
 
     def _speller_sampled(
-        self, speech: SpeechMemory, targets: Tensor, sampling_prob: float
+        self, speech: SpeechMemory, fed: Tensor, sampling_prob: float
     ) -> tuple[Tensor, Tensor]:
-        """Scheduled sampling: each step's input is the own previous argmax with this probability."""
+        """Scheduled sampling: each step's input is the own previous argmax with this probability,
+        else the character of ``fed`` (B, U)."""
         state = self.initial_state(speech)
-        tokens = targets.new_full((targets.shape[0],), EOS)  # (B,) SOS
+        tokens = fed.new_full((fed.shape[0],), EOS)  # (B,) SOS
         logits, weights = [], []
-        for u in range(targets.shape[1]):
+        for u in range(fed.shape[1]):
             step_logits, step_weights, state = self.step(tokens, speech, state)
             logits.append(step_logits)
             weights.append(step_weights)
             sampled = torch.rand(tokens.shape, device=tokens.device) < sampling_prob
-            tokens = torch.where(sampled, step_logits.detach().argmax(dim=1), targets[:, u])
+            tokens = torch.where(sampled, step_logits.detach().argmax(dim=1), fed[:, u])
         return torch.stack(logits, dim=1), torch.stack(weights, dim=1)

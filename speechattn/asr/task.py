@@ -69,7 +69,10 @@ class ASRTask:
     def training_step(self, model: nn.Module, batch: ASRBatch, step: int) -> tuple[Tensor, dict]:
         """Loss of one batch; ``model`` may be DDP-wrapped, so it is called, not reached into."""
         probability = sampling_probability(step, self.objective)
-        output = model(batch.features, batch.lengths, batch.targets, sampling_prob=probability)
+        output = model(
+            batch.features, batch.lengths, batch.targets, sampling_prob=probability,
+            token_noise=self.objective.token_noise,
+        )  # fmt: skip
         loss, logs = las_loss(
             output, batch.targets, self.model.config.ctc_weight, self.objective.label_smoothing
         )
