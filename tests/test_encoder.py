@@ -17,6 +17,7 @@ def make(**kwargs) -> BiLSTMEncoder:
     [
         {"num_layers": 1},
         {"num_layers": 3, "pyramid": 2},
+        {"num_layers": 2, "pyramid": 1, "input_halvings": 1},
         {"num_layers": 2, "pyramid": 1, "conv_channels": 6, "conv_layers": 2, "conv_kernel": 3},
     ],
 )
@@ -53,6 +54,22 @@ def test_pyramidal_reduction_gives_documented_lengths(pyramid, lengths, expected
     assert outputs.shape == (3, max(expected), 8)
 
 
+def test_input_halvings_stack_consecutive_frames_before_the_first_layer():
+    stacked = make(num_layers=2, pyramid=1, input_halvings=1)
+    assert stacked.layers[0].input_size == 10
+    lengths = torch.tensor([9, 4])
+    x = torch.randn(2, 9, 5)
+    outputs, out_lengths = stacked(x, lengths)
+    assert out_lengths.tolist() == [3, 1] == stacked.output_lengths(lengths).tolist()
+    # the same as an encoder fed frames (2t, 2t+1) side by side, odd lengths padded with a zero
+    plain = BiLSTMEncoder(EncoderConfig(input_dim=10, hidden_dim=4, num_layers=2, pyramid=1))
+    plain.load_state_dict(stacked.state_dict())
+    pairs = torch.cat([x, torch.zeros(2, 1, 5)], dim=1).reshape(2, 5, 10)
+    expected, expected_lengths = plain.eval()(pairs, torch.tensor([5, 2]))
+    assert expected_lengths.tolist() == [3, 1]
+    torch.testing.assert_close(outputs, expected)
+
+
 def test_backward_reaches_every_parameter():
     encoder = make(num_layers=2, pyramid=1, conv_channels=3, conv_layers=1, conv_kernel=3).train()
     outputs, _ = encoder(torch.randn(2, 6, 5), torch.tensor([6, 3]))
@@ -63,6 +80,8 @@ def test_backward_reaches_every_parameter():
 def test_bad_configs_raise_with_the_value():
     with pytest.raises(ValueError, match="got 3"):
         BiLSTMEncoder(EncoderConfig(num_layers=3, pyramid=3))
+    with pytest.raises(ValueError, match="got -1"):
+        BiLSTMEncoder(EncoderConfig(input_halvings=-1))
     with pytest.raises(ValueError, match="at least one frame"):
         make()(torch.randn(2, 3, 5), torch.tensor([3, 0]))
 

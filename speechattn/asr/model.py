@@ -1,7 +1,8 @@
 """Listen, Attend and Spell: a pyramidal BiLSTM listener, an attention speller, optional joint CTC.
 
-Shapes: B batch, T input frames, M mel bins, T' encoder frames (T / 2**pyramid), E encoder width
-(2 x encoder hidden), H decoder hidden units, U output steps (characters + EOS), V vocabulary size.
+Shapes: B batch, T input frames, M mel bins, T' encoder frames (T / 2**(input_halvings + pyramid)),
+E encoder width (2 x encoder hidden), H decoder hidden units, U output steps (characters + EOS),
+V vocabulary size.
 
 - Listener: :class:`~speechattn.nn.encoder.BiLSTMEncoder` over CMVN-normalized log-mel frames,
   ``pyramid=3`` halvings by default (T' = T / 8), behind :class:`SpecAugment` (training only).

@@ -8,7 +8,9 @@ conv front-end, no reduction).
 
 A pyramid step concatenates neighbouring frames (2t, 2t+1) before a layer, halving the time axis
 and doubling the feature dim. An odd-length sequence is padded with one zero frame first, so every
-reduction maps a length L to ceil(L / 2) and no sequence ever becomes empty.
+reduction maps a length L to ceil(L / 2) and no sequence ever becomes empty. ``input_halvings``
+does the same to the input frames before the first layer (frame stacking): every layer then runs
+over fewer time steps, which is where a BiLSTM spends its time.
 
 Two exact ways to run a BiLSTM layer over a padded batch (same weights, same outputs):
 
@@ -48,12 +50,14 @@ _LSTM_WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 @dataclass
 class EncoderConfig:
-    """Sizes of the encoder. ``pyramid`` halvings are applied before layers 1..pyramid."""
+    """Sizes of the encoder. ``pyramid`` halvings are applied before layers 1..pyramid,
+    ``input_halvings`` before layer 0: T' = T / 2 ** (input_halvings + pyramid)."""
 
     input_dim: int = 80
     hidden_dim: int = 256  # per direction: outputs are 2 * hidden_dim wide
     num_layers: int = 3
     pyramid: int = 0
+    input_halvings: int = 0
     dropout: float = 0.0
     conv_channels: int = 0  # 0: no conv front-end
     conv_layers: int = 3
@@ -163,6 +167,8 @@ class BiLSTMEncoder(nn.Module):
                 f"pyramid must be in [0, num_layers - 1] = [0, {config.num_layers - 1}], "
                 f"got {config.pyramid}"
             )
+        if config.input_halvings < 0:
+            raise ValueError(f"input_halvings must be >= 0, got {config.input_halvings}")
         self.config = config
         self.front_end = None
         width = config.input_dim
@@ -171,6 +177,7 @@ class BiLSTMEncoder(nn.Module):
                 width, config.conv_channels, config.conv_layers, config.conv_kernel, config.dropout
             )
             width = config.conv_channels
+        width *= 2**config.input_halvings
         layers = []
         for i in range(config.num_layers):
             if 1 <= i <= config.pyramid:
@@ -185,7 +192,7 @@ class BiLSTMEncoder(nn.Module):
         return 2 * self.config.hidden_dim
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
-        return reduced_lengths(lengths, self.config.pyramid)
+        return reduced_lengths(lengths, self.config.input_halvings + self.config.pyramid)
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """(B, T, D), (B,) -> outputs (B, T', 2H) zero on padding, output lengths (B,)."""
@@ -194,6 +201,8 @@ class BiLSTMEncoder(nn.Module):
             raise ValueError(f"every sequence needs at least one frame, got lengths {lengths.tolist()}")
         if self.front_end is not None:
             x = self.front_end(x, lengths_to_mask(lengths, x.shape[1]).to(x.device))
+        for _ in range(self.config.input_halvings):
+            x, lengths = _halve(x, lengths)
         for i, lstm in enumerate(self.layers):
             if 1 <= i <= self.config.pyramid:
                 x, lengths = _halve(x, lengths)
