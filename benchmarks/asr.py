@@ -125,25 +125,33 @@ def _lstm_kernels(model: nn.Module, batch: ASRBatch) -> float:
     batch_size, frames = batch.features.shape[:2]
     steps = batch.targets.shape[1]
     shapes = []
-    width, length = encoder.config.input_dim, frames
+    length = frames
+    for _ in range(encoder.config.input_halvings):  # frame stacking before layer 0
+        length = (length + 1) // 2
     for i, lstm in enumerate(encoder.layers):
         if 1 <= i <= encoder.config.pyramid:
-            width, length = 2 * width, (length + 1) // 2
+            length = (length + 1) // 2
         twin = nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True, bidirectional=True)
         shapes.append((twin, torch.randn(batch_size, length, lstm.input_size)))
-    cells = [nn.LSTMCell(c.input_size, c.hidden_size) for c in decoder.cells]
-    cell_inputs = torch.randn(steps, batch_size, cells[0].input_size)
+    cells = [
+        nn.LSTMCell(c.input_size, c.hidden_size) for c in (*decoder.cells, *decoder.post_cells)
+    ]
+    hidden = cells[0].hidden_size
+    # per step: the first cell's input, and what each later cell takes beside the previous h
+    # (the context, for the post-attention cells)
+    extra = [torch.randn(steps, batch_size, c.input_size - (hidden if k else 0)) for k, c in
+             enumerate(cells)]  # fmt: skip
 
     def run() -> None:
         total = 0.0
         for lstm, x in shapes:
             total = total + lstm(x)[0].sum()
-        h = c = torch.zeros(batch_size, cells[0].hidden_size)
+        states = [(torch.zeros(batch_size, hidden), torch.zeros(batch_size, hidden))] * len(cells)
         for u in range(steps):
-            x = cell_inputs[u]
-            for cell in cells:
-                h, c = cell(x, (h, c))
-                x = h
+            h = None
+            for k, cell in enumerate(cells):
+                x = extra[k][u] if h is None else torch.cat([h, extra[k][u]], dim=1)
+                h, c = states[k] = cell(x, states[k])
             total = total + h.sum()
         total.backward()
 
