@@ -206,7 +206,7 @@ class LAS(nn.Module):
         return LASOutput(logits, weights, speech.lengths, ctc)
 
     def _speller_teacher_forced(self, speech: SpeechMemory, fed: Tensor) -> tuple[Tensor, Tensor]:
-        """Reference inputs only: embeddings and the output layer run once over all U steps.
+        """No feedback of the own outputs: embeddings and the output layer run once over all U steps.
 
         fed: (B, U) the characters fed back after SOS (the targets, or a noisy copy of them).
         """
