@@ -48,6 +48,7 @@ from speechattn.asr.wordlist import WordList
 from speechattn.config import resolve_config
 from speechattn.data.batching import BucketBatchSampler
 from speechattn.data.manifest import read_manifest
+from speechattn.nn.encoder import reduced_lengths
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("train", "decode", "breakdown", "full")
@@ -125,12 +126,10 @@ def _lstm_kernels(model: nn.Module, batch: ASRBatch) -> float:
     batch_size, frames = batch.features.shape[:2]
     steps = batch.targets.shape[1]
     shapes = []
-    length = frames
-    for _ in range(encoder.config.input_halvings):  # frame stacking before layer 0
-        length = (length + 1) // 2
     for i, lstm in enumerate(encoder.layers):
-        if 1 <= i <= encoder.config.pyramid:
-            length = (length + 1) // 2
+        # halvings before layer i: the input ones (frame stacking), then one per pyramid layer
+        halvings = encoder.config.input_halvings + min(i, encoder.config.pyramid)
+        length = int(reduced_lengths(torch.tensor(frames), halvings))
         twin = nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True, bidirectional=True)
         shapes.append((twin, torch.randn(batch_size, length, lstm.input_size)))
     cells = [

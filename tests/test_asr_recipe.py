@@ -190,8 +190,8 @@ def test_interrupted_training_resumes_exactly(eight_utterances, tmp_path, one_th
               "train.checkpoint_every=2", "train.valid_every=1000", "train.decay_steps=50",
               "model.encoder.dropout=0.2", "model.decoder.dropout=0.2",
               "model.specaugment.freq_masks=1", "model.specaugment.time_masks=1",
-              "objective.sampling_max=0.5", "objective.sampling_end=2",
-              "objective.token_noise=0.2", "search.max_length_offset=2", "search.max_length_ratio=0.5"]  # fmt: skip
+              "objective.sampling_max=0.5", "objective.sampling_end=2", "objective.token_noise=0.2",
+              "search.max_length_offset=2", "search.max_length_ratio=0.5"]  # fmt: skip
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert training.main([*common, "--exp", str(straight), "train.max_steps=4"]) == 0
     assert training.main([*common, "--exp", str(resumed), "train.max_steps=2"]) == 0
