@@ -5,6 +5,7 @@ One ``mini`` corpus is built per module and read back with the LibriSpeech and L
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import hashlib
 import os
@@ -178,6 +179,21 @@ def test_plan_ids_and_sentence_splits() -> None:
     assert {u.sentence.raw for u in other_seed.asr} != {u.sentence.raw for u in plan.asr}
 
 
+def test_lm_text_is_new_sentences_and_leaves_the_spoken_ones_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = plan_corpus("mini", seed=0)
+    assert len(plan.lm_text) == len(set(plan.lm_text)) == corpus_module.SIZES["mini"].lm_sentences
+    assert all(TRANSCRIPT.match(line) for line in plan.lm_text)
+    spoken = {u.sentence.transcript for u in plan.asr} | {u.sentence.transcript for u in plan.tts}
+    assert not spoken & set(plan.lm_text)  # no dev or test sentence leaks into it
+    # the spoken sentences do not depend on how much LM text is planned after them
+    no_text = dataclasses.replace(corpus_module.SIZES["mini"], lm_sentences=0)
+    monkeypatch.setitem(corpus_module.SIZES, "mini", no_text)
+    without = plan_corpus("mini", seed=0)
+    assert without.asr == plan.asr and without.tts == plan.tts and without.lm_text == ()
+
+
 def test_sizes_table() -> None:
     small, medium = corpus_module.SIZES["small"], corpus_module.SIZES["medium"]
     assert small.train_voices >= 6
@@ -268,6 +284,24 @@ def test_second_run_changes_nothing(mini: tuple[Path, dict]) -> None:
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
     assert build_corpus(root, size="mini", seed=0, jobs=2, progress=False) == summary
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before
+
+
+@synthesizes
+def test_lm_text_file_and_a_corpus_built_before_it_existed(
+    mini: tuple[Path, dict], tmp_path: Path
+) -> None:
+    root, summary = mini
+    lines = (root / corpus_module.LM_TEXT).read_text(encoding="utf-8").splitlines()
+    assert lines == list(plan_corpus("mini", seed=0).lm_text)
+    assert summary["asr"]["lm_text"] == {"path": corpus_module.LM_TEXT, "sentences": len(lines)}
+    # a corpus finished before the LM text existed gets it, and no audio is made again
+    old = tmp_path / "old"
+    shutil.copytree(root, old)
+    (old / corpus_module.LM_TEXT).unlink()
+    audio = {p: p.stat().st_mtime_ns for p in old.rglob("*.flac")}
+    assert build_corpus(old, size="mini", seed=0, jobs=1, progress=False) == summary
+    assert (old / corpus_module.LM_TEXT).read_text(encoding="utf-8").splitlines() == lines
+    assert {p: p.stat().st_mtime_ns for p in old.rglob("*.flac")} == audio
 
 
 @synthesizes

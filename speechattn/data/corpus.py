@@ -14,6 +14,7 @@ Layout of ``DIR``::
     corpus.json                      written last: request, voices, counts and durations per split
     asr/<split>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac      16 kHz mono 16-bit FLAC
     asr/<split>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt       "<id> <TRANSCRIPT>" lines
+    asr/lm-text.txt                  text-only sentences for language models, one transcript a line
     tts/wavs/<id>.wav                22.05 kHz mono 16-bit, one espeak-ng voice (TTS_VOICE)
     tts/metadata.csv                 "<id>|<raw text>|<normalized text>" (LJSpeech style, no header)
     tts/test_sentences.txt           "<id>|<raw text>" of the metadata rows held out for testing
@@ -26,6 +27,11 @@ synthesizer reads the spelled-out text). Dev, test and train sentences are disjo
 ``test-unseen-voice`` speaks the ``test`` sentences with the unseen voices, so comparing the two
 splits isolates the effect of the voice. TTS sentences are disjoint from all ASR sentences; the
 held-out rows are spread evenly over ``metadata.csv``.
+
+``asr/lm-text.txt`` plays the part of LibriSpeech's LM corpus (``librispeech-lm-norm.txt``): more
+sentences of the same kind, with no audio, for training language models. They come from the same
+grammar and word lists as the spoken ones and are disjoint from every ASR and TTS sentence, so no
+dev or test sentence is in it (its words are: it covers the vocabulary, as LibriSpeech's does).
 
 A build is idempotent (a finished ``DIR`` with a matching ``corpus.json`` is left untouched) and
 resumable (kill it, run it again: finished files are kept, the rest is made; files are written
@@ -48,6 +54,7 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
+from speechattn.data.librispeech import LM_TEXT_NAME
 from speechattn.data.sentences import Sentence, generate_sentences
 from speechattn.data.synth import (
     PARTIAL_TAG,
@@ -66,6 +73,7 @@ from speechattn.data.synth import (
 __all__ = [
     "ASR_SAMPLE_RATE",
     "FORMAT_VERSION",
+    "LM_TEXT",
     "SIZES",
     "SPLITS",
     "TRAIN_VOICES",
@@ -89,6 +97,7 @@ TTS_SAMPLE_RATE = 22050
 SPLITS = ("train", "dev", "test", "test-unseen-voice")
 SPEED_JITTER = 0.1  # each ASR utterance is spoken at the voice's speed times 1 +- this
 TTS_CHAPTER_SIZE = 250  # rows per "OCnn" chapter of the TTS part
+LM_TEXT = f"asr/{LM_TEXT_NAME}"  # relative to the corpus root; prepare finds it there
 _REQUEST_FILE = ".request.json"  # written first: a resumed build must ask for the same corpus
 
 
@@ -105,14 +114,15 @@ class CorpusSize:
     tts_utterances: int
     tts_test: int
     chapter_size: int  # ASR utterances per chapter
+    lm_sentences: int  # text-only sentences in asr/lm-text.txt
 
 
 SIZES: dict[str, CorpusSize] = {
     s.name: s
     for s in (
-        CorpusSize("mini", 3, 2, 12, 2, 2, 24, 4, chapter_size=8),
-        CorpusSize("small", 8, 2, 190, 10, 10, 950, 50, chapter_size=50),
-        CorpusSize("medium", 12, 3, 630, 25, 25, 4750, 150, chapter_size=100),
+        CorpusSize("mini", 3, 2, 12, 2, 2, 24, 4, chapter_size=8, lm_sentences=200),
+        CorpusSize("small", 8, 2, 190, 10, 10, 950, 50, chapter_size=50, lm_sentences=20000),
+        CorpusSize("medium", 12, 3, 630, 25, 25, 4750, 150, chapter_size=100, lm_sentences=50000),
     )
 }
 
@@ -181,6 +191,7 @@ class CorpusPlan:
     speakers: dict[str, tuple[tuple[int, Voice], ...]]  # split -> (speaker id, voice)
     asr: tuple[AsrUtterance, ...]
     tts: tuple[TtsUtterance, ...]
+    lm_text: tuple[str, ...]  # transcripts of the text-only sentences
 
 
 def _blocks(items: list, parts: int) -> list[list]:
@@ -240,7 +251,9 @@ def plan_corpus(size: str = "mini", seed: int = 0) -> CorpusPlan:
     unseen = tuple((200 + j, v) for j, v in enumerate(UNSEEN_VOICES[: spec.unseen_voices]))
     per_voice = (spec.train_per_voice, spec.dev_per_voice, spec.test_per_voice)
     counts = [spec.train_voices * n for n in per_voice]
-    sentences = generate_sentences(sum(counts) + spec.tts_utterances, seed)
+    # the LM text comes last: the spoken sentences are the same with or without it
+    spoken = sum(counts) + spec.tts_utterances
+    sentences = generate_sentences(spoken + spec.lm_sentences, seed)
     ends = [sum(counts[: k + 1]) for k in range(3)]
     by_split = {
         "train": (train, sentences[: ends[0]]),
@@ -256,9 +269,10 @@ def plan_corpus(size: str = "mini", seed: int = 0) -> CorpusPlan:
             split, speakers, split_sentences, spec.chapter_size, chapter, rng
         )
         asr += utterances
-    tts = _tts_utterances(sentences[ends[2] :], spec.tts_test)
+    tts = _tts_utterances(sentences[ends[2] : spoken], spec.tts_test)
+    lm_text = tuple(s.transcript for s in sentences[spoken:])
     speakers = {split: spk for split, (spk, _) in by_split.items()}
-    return CorpusPlan(spec, seed, speakers, tuple(asr), tuple(tts))
+    return CorpusPlan(spec, seed, speakers, tuple(asr), tuple(tts), lm_text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,6 +302,7 @@ def _text_files(plan: CorpusPlan) -> dict[str, str]:
     files["tts/metadata.csv"] = "".join(metadata)
     held_out = [f"{u.id}|{u.sentence.raw}\n" for u in plan.tts if u.test]
     files["tts/test_sentences.txt"] = "".join(held_out)
+    files[LM_TEXT] = "".join(f"{line}\n" for line in plan.lm_text)
     return files
 
 
@@ -346,7 +361,10 @@ def _summary(plan: CorpusPlan, frames: dict[str, int], tools: dict[str, str]) ->
         "format_version": FORMAT_VERSION,
         "size": plan.size.name,
         "seed": plan.seed,
-        "asr": {"sample_rate": ASR_SAMPLE_RATE, "format": "flac", "splits": splits},
+        "asr": {
+            "sample_rate": ASR_SAMPLE_RATE, "format": "flac", "splits": splits,
+            "lm_text": {"path": LM_TEXT, "sentences": len(plan.lm_text)},
+        },  # fmt: skip
         "tts": {
             "sample_rate": TTS_SAMPLE_RATE,
             "voice": TTS_VOICE.describe(),
