@@ -14,10 +14,11 @@ import torch
 from speechattn.asr import infer, training
 from speechattn.asr.inference import load_asr, transcribe
 from speechattn.asr.lm import CharNgramLM
-from speechattn.asr.recipe import ASRRecipeConfig
+from speechattn.asr.recipe import ASRRecipeConfig, lm_text_path, write_lm
 from speechattn.asr.search import SearchConfig
 from speechattn.asr.training import build_task
 from speechattn.config import resolve_config
+from speechattn.data.corpus import plan_corpus
 from speechattn.data.manifest import read_manifest, write_manifest
 from speechattn.text import Vocab
 
@@ -78,6 +79,8 @@ def test_prepare_writes_manifests(mini_data):
         rows = read_manifest(mini_data / f"{split}.jsonl")
         assert rows and {"id", "audio", "duration", "text", "speaker"} <= set(rows[0])
     assert (mini_data / "vocab.json").is_file() and (mini_data / "cmvn.json").is_file()
+    lm_text = (mini_data / "lm_text.txt").read_text(encoding="utf-8").splitlines()
+    assert lm_text == list(plan_corpus("mini", seed=0).lm_text)  # the corpus's, found by prepare
 
 
 def test_tiny_model_overfits_eight_utterances(overfit):
@@ -130,6 +133,28 @@ def test_training_fits_the_lm_and_infer_fuses_it(overfit, tmp_path):
     assert record["search"]["lm_weight"] == 0.3 and record["lm"] == str(exp / "lm.json")
     assert json.loads((out / "summary.json").read_text())["cer"] < 0.05
     assert infer.main([*argv[:-4], "--out", str(tmp_path / "x"), "--lm", str(tmp_path / "no.json")]) == 1
+
+
+def test_lm_text_is_fitted_with_the_transcripts(eight_utterances, tmp_path, capsys):
+    data, vocab = eight_utterances, Vocab.load(eight_utterances / "vocab.json")
+    text = tmp_path / "more.txt"
+    text.write_text("A WORD THE TRANSCRIPTS NEVER SAY\n" * 3, encoding="utf-8")
+    unseen = [vocab.encode("A WORD THE TRANSCRIPTS NEVER SAY")]
+    perplexity = {}
+    for name, setting in (("plain", ""), ("more", str(text))):
+        config = resolve_config(ASRRecipeConfig, TINY, ["lm.order=4", f"lm.text={setting}"])
+        source = lm_text_path(config, data)
+        assert source == (text if setting else None)
+        write_lm(config, data / "train.jsonl", vocab, tmp_path / name, source)
+        lm = CharNgramLM.load(tmp_path / name / "lm.json")
+        perplexity[name] = lm.perplexity(unseen)
+    assert perplexity["more"] < 2.0 < perplexity["plain"]
+    # a missing LM text stops training before the experiment folder is made
+    exp = tmp_path / "exp"
+    argv = ["--config", str(TINY), "--data", str(data), "--exp", str(exp), "lm.order=4",
+            "lm.text=lm_text.txt"]  # fmt: skip
+    assert training.main(argv) == 1
+    assert "lm_text.txt does not exist" in capsys.readouterr().err and not exp.exists()
 
 
 def test_validation_stays_greedy_when_the_config_decodes_with_an_lm(eight_utterances):

@@ -202,7 +202,7 @@ def test_prepare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
                  str(tmp_path), "--no-progress", "--cmvn-utterances", "2"]) == 0
     assert "dev-clean: 3 utterances, 0 skipped" in capsys.readouterr().out
     assert {p.name for p in out.iterdir()} == {"dev-clean.jsonl", "skipped.tsv", "vocab.json",
-                                               "cmvn.json"}
+                                               "cmvn.json"}  # no LM text in this corpus
     assert main(["--subsets", "test-clean", "--out", str(out), "--librispeech-dir",
                  str(tmp_path)]) == 1
     assert "found dev-clean" in capsys.readouterr().err
@@ -217,3 +217,33 @@ def test_train_subsets_must_be_prepared(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="train_subsets=\\['train'\\]"):
         prepare_librispeech(["dev"], tmp_path / "out", librispeech_dir=tmp_path,
                             train_subsets=["train"], progress=False)
+
+
+def test_prepare_copies_the_lm_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from speechattn.data.librispeech import main, prepare_librispeech
+
+    corpus = tmp_path / "corpus"
+    make_tiny_split(corpus / "dev")
+    (corpus / "lm-text.txt").write_text("the cat  SAT\n\n  a dog ran \n", encoding="utf-8")
+    out = tmp_path / "out"
+    summary = prepare_librispeech(["dev"], out, librispeech_dir=corpus, progress=False)
+    assert summary["lm_text"] == out / "lm_text.txt" and summary["lm_sentences"] == 2
+    assert (out / "lm_text.txt").read_text(encoding="utf-8") == "THE CAT SAT\nA DOG RAN\n"
+    # --lm-text FILE wins over the corpus's own
+    other = tmp_path / "librispeech-lm-norm.txt"
+    other.write_text("OTHER WORDS\n", encoding="utf-8")
+    assert main(["--subsets", "dev", "--out", str(out), "--librispeech-dir", str(corpus),
+                 "--lm-text", str(other), "--no-progress"]) == 0
+    assert "wrote 1 sentences of LM text" in capsys.readouterr().out
+    assert (out / "lm_text.txt").read_text(encoding="utf-8") == "OTHER WORDS\n"
+    # a missing, empty or undecodable LM text is an error that leaves the last good copy in place
+    for content in (None, b" \n\n", b"\xff\xfe bad\n"):
+        bad = tmp_path / "bad.txt"
+        bad.unlink(missing_ok=True)
+        if content is not None:
+            bad.write_bytes(content)
+        assert main(["--subsets", "dev", "--out", str(out), "--librispeech-dir", str(corpus),
+                     "--lm-text", str(bad), "--no-progress"]) == 1
+        assert "bad.txt" in capsys.readouterr().err
+        assert (out / "lm_text.txt").read_text(encoding="utf-8") == "OTHER WORDS\n"
+        assert not list(out.glob(".*partial"))

@@ -9,7 +9,7 @@ A recipe config composes the components' own configs; it is resolved with
     train:      TrainConfig      the shared trainer (steps, lr, batch frames, checkpoints...)
     data:       ASRDataConfig    manifests, duration limit, feature settings
     search:     SearchConfig     decoding defaults (validation is always greedy)
-    lm:         LMConfig         the character LM fitted on the training transcripts (if any)
+    lm:         LMConfig         the character LM of the training transcripts (+ LM text), if any
 
 Experiment folder: ``config.yaml``, ``vocab.json``, ``cmvn.json`` (copied from the data folder),
 ``lm.json`` (the character LM, unless ``lm.order=0``), ``best.pt`` / ``checkpoints/`` /
@@ -28,7 +28,7 @@ from speechattn.asr.loss import ObjectiveConfig
 from speechattn.asr.model import LAS, LASConfig
 from speechattn.asr.search import SearchConfig
 from speechattn.audio import GlobalCMVN
-from speechattn.data.manifest import read_manifest
+from speechattn.data.manifest import read_manifest, read_text_lines
 from speechattn.text import Vocab
 from speechattn.train import TrainConfig
 
@@ -37,6 +37,7 @@ __all__ = [
     "DATA_FILES",
     "LM_FILE",
     "check_data_dir",
+    "lm_text_path",
     "copy_data_files",
     "build_model",
     "build_frontend",
@@ -95,10 +96,30 @@ def build_frontend(config: ASRRecipeConfig, cmvn: GlobalCMVN) -> FeatureFrontEnd
     return FeatureFrontEnd(config.data.features, cmvn)
 
 
-def write_lm(config: ASRRecipeConfig, train_manifest: Path, vocab: Vocab, exp_dir: Path) -> Path | None:
-    """Fit the character LM on the training transcripts into ``exp_dir/lm.json`` (once)."""
+def lm_text_path(config: ASRRecipeConfig, data_dir: Path) -> Path | None:
+    """The file of ``lm.text`` (relative to ``data_dir`` unless absolute); it must exist."""
+    if config.lm.order == 0 or not config.lm.text:
+        return None
+    path = data_dir / config.lm.text
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"lm.text={config.lm.text!r}: {path} does not exist (recipes/asr/prepare.py writes "
+            "lm_text.txt from a corpus's lm-text.txt or --lm-text FILE; lm.text= fits the "
+            "transcripts alone)"
+        )
+    return path
+
+
+def write_lm(
+    config: ASRRecipeConfig, train_manifest: Path, vocab: Vocab, exp_dir: Path,
+    text: Path | None = None,
+) -> Path | None:
+    """Fit the character LM on the training transcripts, and the sentences of ``text`` if given,
+    into ``exp_dir/lm.json`` (once)."""
     path = exp_dir / LM_FILE
     if config.lm.order == 0 or path.is_file():
         return None
     texts = [row.get("text", "") for row in read_manifest(train_manifest)]
+    if text is not None:
+        texts += [line.upper() for line in read_text_lines(text)]
     return fit_texts(texts, vocab, config.lm).save(path)

@@ -27,6 +27,7 @@ from speechattn.asr.recipe import (
     build_model,
     check_data_dir,
     copy_data_files,
+    lm_text_path,
     write_lm,
 )
 from speechattn.asr.task import ASRTask
@@ -68,10 +69,12 @@ def train_asr(
     when possible)."""
     data_dir, exp_dir = Path(data_dir), Path(exp_dir)
     paths = check_data_dir(data_dir, config.data)
+    lm_text = lm_text_path(config, data_dir)
     start_experiment(config, exp_dir, _FIXED_SECTIONS, lambda: copy_data_files(data_dir, exp_dir))
-    lm_path = write_lm(config, paths["train"], Vocab.load(paths["vocab.json"]), exp_dir)
+    lm_path = write_lm(config, paths["train"], Vocab.load(paths["vocab.json"]), exp_dir, lm_text)
     if lm_path is not None:
-        log.info("character LM (order %d) of the training transcripts -> %s", config.lm.order, lm_path)
+        source = "training transcripts" + (f" + {lm_text}" if lm_text else "")
+        log.info("character LM (order %d) of the %s -> %s", config.lm.order, source, lm_path)
     torch.manual_seed(config.train.seed)  # the model's initial weights follow train.seed too
     task = build_task(config, data_dir)
     log.info("model: %.2fM parameters; %d training / %d validation utterances",

@@ -16,7 +16,10 @@ Usage (``recipes/asr/prepare.py`` and ``speechattn prepare`` call :func:`main`):
 :func:`prepare_librispeech` writes, into ``--out``: ``<split>.jsonl`` manifests (rows
 ``{"id", "audio", "duration", "text", "speaker"}``), ``skipped.tsv`` (utterances left out and
 why), ``vocab.json`` (characters of the training transcripts) and ``cmvn.json`` (global log-mel
-mean/std over at most ``cmvn_utterances`` random training utterances).
+mean/std over at most ``cmvn_utterances`` random training utterances). Text for language models
+goes to ``lm_text.txt`` (uppercase, one sentence a line): from ``--lm-text FILE`` (LibriSpeech's
+``librispeech-lm-norm.txt``, say), or else from an ``lm-text.txt`` beside the split folders (the
+offline corpus has one).
 
 Audio whose sample rate is not 16 kHz, or that has more than one channel, is *kept*: its row
 carries ``"sample_rate"`` and/or ``"channels"``, and ``speechattn.audio.load_audio(path,
@@ -31,7 +34,7 @@ import logging
 import os
 import random
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,22 +55,28 @@ __all__ = [
     "LIBRISPEECH_MIRROR",
     "LIBRISPEECH_SAMPLE_RATE",
     "LIBRISPEECH_SUBSETS",
+    "LM_TEXT_NAME",
+    "PREPARED_LM_TEXT",
     "LibriSubset",
     "LibriUtterance",
     "Skipped",
     "build_parser",
     "download_librispeech",
+    "find_lm_text",
     "find_split_dir",
     "iter_split",
     "main",
     "prepare_librispeech",
     "scan_split",
+    "write_lm_text",
 ]
 
 logger = logging.getLogger(__name__)
 
 LIBRISPEECH_MIRROR = "https://www.openslr.org/resources/12/"
 LIBRISPEECH_SAMPLE_RATE = 16000
+LM_TEXT_NAME = "lm-text.txt"  # a corpus's LM text, beside its split folders
+PREPARED_LM_TEXT = "lm_text.txt"  # prepare's copy in the output folder
 
 
 @dataclass(frozen=True)
@@ -316,6 +325,37 @@ def _locate_splits(
     return {name: download_librispeech(name, download_dir, mirror, progress) for name in subsets}
 
 
+def find_lm_text(split_dirs: Iterable[Path]) -> Path | None:
+    """The corpus's LM text: an ``lm-text.txt`` in a folder holding one of ``split_dirs``."""
+    for folder in dict.fromkeys(Path(d).parent for d in split_dirs):
+        if (folder / LM_TEXT_NAME).is_file():
+            return folder / LM_TEXT_NAME
+    return None
+
+
+def write_lm_text(source: str | Path, path: str | Path) -> int:
+    """Copy ``source`` to ``path`` a line at a time, uppercased, spaces collapsed, empty lines left
+    out (written under a temporary name, then renamed); returns the number of sentences."""
+    source, path = Path(source), Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    count = 0
+    try:
+        with open(source, encoding="utf-8") as lines, open(partial, "w", encoding="utf-8") as out:
+            for line in lines:
+                sentence = " ".join(line.upper().split())
+                if sentence:
+                    out.write(sentence + "\n")
+                    count += 1
+    except UnicodeDecodeError as err:
+        partial.unlink(missing_ok=True)
+        raise ValueError(f"{source}: not UTF-8 text ({err})") from None
+    if count == 0:
+        partial.unlink()
+        raise ValueError(f"{source}: no sentences in the LM text")
+    os.replace(partial, path)
+    return count
+
+
 def prepare_librispeech(
     subsets: Sequence[str],
     out_dir: str | Path,
@@ -323,6 +363,7 @@ def prepare_librispeech(
     download_dir: str | Path | None = None,
     jobs: int | None = None,
     *,
+    lm_text: str | Path | None = None,
     train_subsets: Sequence[str] | None = None,
     mirror: str = LIBRISPEECH_MIRROR,
     cmvn_utterances: int = 2000,
@@ -338,6 +379,8 @@ def prepare_librispeech(
             folders); when None the subsets are downloaded from ``mirror``.
         download_dir: where archives go and are extracted (default ``out_dir/download``).
         jobs: threads probing audio (default ``min(8, cpu_count)``).
+        lm_text: text for language models, one sentence a line, copied to ``lm_text.txt``
+            (default: the ``lm-text.txt`` beside the split folders, if there is one).
         train_subsets: splits whose transcripts make the vocabulary and whose audio makes the
             CMVN statistics (default: the subsets starting with ``train``, else all).
         cmvn_utterances: CMVN uses a seeded random sample of at most this many training
@@ -348,7 +391,8 @@ def prepare_librispeech(
     empty transcript are left out and listed in ``skipped.tsv`` with the reason.
 
     Returns ``{"manifests": {split: Path}, "utterances": {split: int}, "skipped": {split: int},
-    "skipped_tsv": Path, "vocab": Path, "cmvn": Path}``.
+    "skipped_tsv": Path, "vocab": Path, "cmvn": Path, "lm_text": Path | None, "lm_sentences":
+    int}``.
     """
     if not subsets:
         raise ValueError("no subsets given (e.g. --subsets dev-clean)")
@@ -359,6 +403,9 @@ def prepare_librispeech(
     corpus = Path(librispeech_dir) if librispeech_dir is not None else None
     split_dirs = _locate_splits(subsets, corpus, Path(download_dir or out_dir / "download"),
                                 mirror, progress)
+    lm_source = Path(lm_text) if lm_text is not None else find_lm_text(split_dirs.values())
+    if lm_source is not None and not lm_source.is_file():
+        raise FileNotFoundError(f"LM text {lm_source} does not exist")
     jobs = jobs or _default_jobs()
     summary: dict[str, Any] = {"manifests": {}, "utterances": {}, "skipped": {}}
     rows_by_split: dict[str, list[dict[str, Any]]] = {}
@@ -384,6 +431,12 @@ def prepare_librispeech(
     summary["vocab"] = _save_vocab(train_rows, out_dir / "vocab.json")
     sample = _cmvn_sample(train_rows, cmvn_utterances, seed)
     summary["cmvn"] = _save_cmvn(sample, out_dir / "cmvn.json", jobs, progress)
+    summary["lm_text"], summary["lm_sentences"] = None, 0
+    if lm_source is not None:
+        summary["lm_text"] = out_dir / PREPARED_LM_TEXT
+        summary["lm_sentences"] = write_lm_text(lm_source, summary["lm_text"])
+        logger.info("%d sentences of LM text from %s written to %s", summary["lm_sentences"],
+                    lm_source, summary["lm_text"])
     return summary
 
 
@@ -452,6 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="subsets for vocab and CMVN (default: those starting with 'train')")
     parser.add_argument("--jobs", type=int, default=_default_jobs(),
                         help="threads checking audio files (default %(default)s)")
+    parser.add_argument("--lm-text", type=Path, metavar="FILE",
+                        help=f"text for language models, one sentence a line, copied to "
+                        f"OUT/{PREPARED_LM_TEXT} (default: {LM_TEXT_NAME} beside the splits)")
     parser.add_argument("--cmvn-utterances", type=int, default=2000,
                         help="random training utterances for CMVN (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -469,7 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = prepare_librispeech(
             args.subsets, args.out, librispeech_dir=args.librispeech_dir,
-            download_dir=args.download_dir, jobs=args.jobs, train_subsets=args.train_subsets,
+            download_dir=args.download_dir, jobs=args.jobs, lm_text=args.lm_text,
+            train_subsets=args.train_subsets,
             mirror=args.mirror, cmvn_utterances=args.cmvn_utterances,
             progress=not args.no_progress,
         )
@@ -479,4 +536,6 @@ def main(argv: list[str] | None = None) -> int:
     for name, count in summary["utterances"].items():
         print(f"{name}: {count} utterances, {summary['skipped'][name]} skipped")
     print(f"wrote {summary['vocab']}, {summary['cmvn']} and {summary['skipped_tsv']}")
+    if summary["lm_text"] is not None:
+        print(f"wrote {summary['lm_sentences']} sentences of LM text to {summary['lm_text']}")
     return 0
