@@ -38,9 +38,8 @@ from torch import nn
 from speechattn.asr.data import ASRBatch, ASRDataset, spread
 from speechattn.asr.infer import run_decode
 from speechattn.asr.inference import decode_dataset, load_asr
-from speechattn.asr.lm import fit_texts
 from speechattn.asr.loss import las_loss
-from speechattn.asr.recipe import ASRRecipeConfig
+from speechattn.asr.recipe import ASRRecipeConfig, check_data_dir, fit_lm, lm_text_path
 from speechattn.asr.scoring import score_hypotheses
 from speechattn.asr.task import ASRTask
 from speechattn.asr.training import build_task, train_asr
@@ -97,14 +96,15 @@ def stage_train(task: ASRTask, config: ASRRecipeConfig, steps: int) -> None:
           f"max_frames={config.train.max_frames}); {peak_memory()}")  # fmt: skip
 
 
-def stage_decode(task: ASRTask, config: ASRRecipeConfig, limit: int) -> None:
+def stage_decode(task: ASRTask, config: ASRRecipeConfig, limit: int, data: Path) -> None:
     dataset = task.valid_set
     subset = ASRDataset(spread(dataset.rows, limit), dataset.vocab, dataset.frontend, dataset.name)
     audio = sum(row["duration"] for row in subset.rows)
     model = task.model.eval()
     lm = None
-    if config.lm.order > 0:
-        lm = fit_texts([row.get("text", "") for row in task.train_set.rows], dataset.vocab, config.lm)
+    if config.lm.order > 0:  # the LM training would fit (transcripts + lm.text)
+        train_manifest = check_data_dir(data, config.data)["train"]
+        lm = fit_lm(config, train_manifest, dataset.vocab, lm_text_path(config, data))
     plain = dataclasses.replace(config.search, ctc_weight=0.0, lm_weight=0.0)
     settings = {
         "greedy": dataclasses.replace(plain, beam_size=1),
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         if "breakdown" in quick:
             stage_breakdown(task, config)
         if "decode" in quick:
-            stage_decode(task, config, args.limit)
+            stage_decode(task, config, args.limit, data)
     return 0
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from speechattn import experiment
 from speechattn.asr.data import ASRDataConfig, FeatureFrontEnd
-from speechattn.asr.lm import LMConfig, fit_texts
+from speechattn.asr.lm import CharNgramLM, LMConfig, fit_texts
 from speechattn.asr.loss import ObjectiveConfig
 from speechattn.asr.model import LAS, LASConfig
 from speechattn.asr.search import SearchConfig
@@ -37,6 +37,7 @@ __all__ = [
     "DATA_FILES",
     "LM_FILE",
     "check_data_dir",
+    "fit_lm",
     "lm_text_path",
     "copy_data_files",
     "build_model",
@@ -110,16 +111,22 @@ def lm_text_path(config: ASRRecipeConfig, data_dir: Path) -> Path | None:
     return path
 
 
+def fit_lm(
+    config: ASRRecipeConfig, train_manifest: Path, vocab: Vocab, text: Path | None = None
+) -> CharNgramLM:
+    """The character LM (``config.lm``) of the training transcripts and the lines of ``text``."""
+    texts = [row.get("text", "") for row in read_manifest(train_manifest)]
+    if text is not None:
+        texts += [line.upper() for line in read_text_lines(text)]
+    return fit_texts(texts, vocab, config.lm)
+
+
 def write_lm(
     config: ASRRecipeConfig, train_manifest: Path, vocab: Vocab, exp_dir: Path,
     text: Path | None = None,
 ) -> Path | None:
-    """Fit the character LM on the training transcripts, and the sentences of ``text`` if given,
-    into ``exp_dir/lm.json`` (once)."""
+    """:func:`fit_lm` into ``exp_dir/lm.json``, once (None: no LM, or the file already exists)."""
     path = exp_dir / LM_FILE
     if config.lm.order == 0 or path.is_file():
         return None
-    texts = [row.get("text", "") for row in read_manifest(train_manifest)]
-    if text is not None:
-        texts += [line.upper() for line in read_text_lines(text)]
-    return fit_texts(texts, vocab, config.lm).save(path)
+    return fit_lm(config, train_manifest, vocab, text).save(path)
