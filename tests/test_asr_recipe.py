@@ -140,15 +140,16 @@ def test_lm_text_is_fitted_with_the_transcripts(eight_utterances, tmp_path, caps
     text = tmp_path / "more.txt"
     text.write_text("A WORD THE TRANSCRIPTS NEVER SAY\n" * 3, encoding="utf-8")
     unseen = [vocab.encode("A WORD THE TRANSCRIPTS NEVER SAY")]
-    perplexity = {}
-    for name, setting in (("plain", ""), ("more", str(text))):
+    perplexity, exp = {}, tmp_path / "lm"
+    for name, setting in (("plain", ""), ("more", str(text)), ("more again", str(text))):
         config = resolve_config(ASRRecipeConfig, TINY, ["lm.order=4", f"lm.text={setting}"])
         source = lm_text_path(config, data)
         assert source == (text if setting else None)
-        write_lm(config, data / "train.jsonl", vocab, tmp_path / name, source)
-        lm = CharNgramLM.load(tmp_path / name / "lm.json")
-        perplexity[name] = lm.perplexity(unseen)
-    assert perplexity["more"] < 2.0 < perplexity["plain"]
+        written = write_lm(config, data / "train.jsonl", vocab, exp, source)
+        # fitted when the lm settings change, kept when a run resumes with the same ones
+        assert (written is None) == (name == "more again")
+        perplexity[name] = CharNgramLM.load(exp / "lm.json").perplexity(unseen)
+    assert perplexity["more"] == perplexity["more again"] < 2.0 < perplexity["plain"]
     # a missing LM text stops training before the experiment folder is made
     exp = tmp_path / "exp"
     argv = ["--config", str(TINY), "--data", str(data), "--exp", str(exp), "lm.order=4",

@@ -18,12 +18,13 @@ Experiment folder: ``config.yaml``, ``vocab.json``, ``cmvn.json`` (copied from t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from speechattn import experiment
 from speechattn.asr.data import ASRDataConfig, FeatureFrontEnd
-from speechattn.asr.lm import CharNgramLM, LMConfig, fit_texts
+from speechattn.asr.lm import CharNgramLM, LMConfig, fit_texts, read_source
 from speechattn.asr.loss import ObjectiveConfig
 from speechattn.asr.model import LAS, LASConfig
 from speechattn.asr.search import SearchConfig
@@ -125,8 +126,11 @@ def write_lm(
     config: ASRRecipeConfig, train_manifest: Path, vocab: Vocab, exp_dir: Path,
     text: Path | None = None,
 ) -> Path | None:
-    """:func:`fit_lm` into ``exp_dir/lm.json``, once (None: no LM, or the file already exists)."""
+    """:func:`fit_lm` into ``exp_dir/lm.json``; None when ``lm.order`` is 0, or when the file
+    was already fitted with these ``lm`` settings on the same training manifest (a resumed run
+    keeps it; a changed ``lm.order``/``discount``/``text`` fits it again)."""
     path = exp_dir / LM_FILE
-    if config.lm.order == 0 or path.is_file():
+    source = {**dataclasses.asdict(config.lm), "train": train_manifest.name}
+    if config.lm.order == 0 or (path.is_file() and read_source(path) == source):
         return None
-    return fit_lm(config, train_manifest, vocab, text).save(path)
+    return fit_lm(config, train_manifest, vocab, text).save(path, source)
