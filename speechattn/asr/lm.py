@@ -11,8 +11,9 @@ interpolated Kneser-Ney with one absolute discount ``D``::
 with raw counts ``n`` at the highest order and continuation counts (the number of different
 characters seen before ``h c``, counting the sentence start as one) below it; the lowest order is
 interpolated with a uniform distribution over the characters the LM may emit, so nothing it can
-emit has zero probability. Every seen context's whole distribution over V is precomputed, so
-scoring N hypotheses is N dictionary lookups (the longest seen suffix of each history: for an
+emit has zero probability. Every seen context's whole distribution over V is precomputed, one
+row of a (contexts, V) table, level by level in whole-tensor operations, so scoring N hypotheses
+is N dictionary lookups and one row gather (the longest seen suffix of each history: for an
 unseen context, interpolated Kneser-Ney falls back exactly to the shorter one).
 
 Fitting counts over a few thousand transcripts takes about two seconds; the file (``lm.json``)
@@ -59,8 +60,8 @@ class LMConfig:
     ``text``: a file of more sentences, one a line, fitted together with the transcripts (a path
     relative to the data folder, or absolute); ``prepare`` writes the offline corpus's LM text to
     ``lm_text.txt``. A 6-gram of the offline corpus's 1520 transcripts takes 2 s to fit (1.4 MB);
-    with its 20,000 sentences of LM text 20 s, the 8-gram ``offline.yaml`` fits 70 s (17 MB; 18 s
-    and 1.6 GB of memory to load). Counting is pure Python: for far more text (LibriSpeech's LM
+    with its 20,000 sentences of LM text, the 8-gram ``offline.yaml`` fits in about a minute (17 MB;
+    6 s and 1.5 GB of memory to load). Counting is pure Python: for far more text (LibriSpeech's LM
     corpus) use a lower order, or a sample of the text.
     """
 
@@ -94,7 +95,7 @@ class CharNgramLM:
         self.vocab_size = vocab_size
         self.order = order
         self.discount = discount
-        self._tables = self._build_tables()
+        self._rows, self._table = self._build_tables()
 
     @classmethod
     def fit(
@@ -115,8 +116,8 @@ class CharNgramLM:
             raise ValueError("no text to fit the language model on")
         return cls(dict(counts), vocab_size, order, discount)
 
-    def _build_tables(self) -> dict[tuple[int, ...], Tensor]:
-        """{context: (V,) log P(. | context)} for every seen context."""
+    def _build_tables(self) -> tuple[dict[tuple[int, ...], int], Tensor]:
+        """``({context: row}, (contexts, V) log P(. | context))`` for every seen context."""
         # following[n][context][c]: the count behind P(c | context) for a context of n ids. Raw
         # counts at the highest order and for n-grams that open a sentence (they have nothing to
         # their left); below that, continuation counts: each distinct n-gram adds one to its
@@ -130,28 +131,42 @@ class CharNgramLM:
                 following[n - 1][gram[:-1]][gram[-1]] += count
             if n > 1:
                 following[n - 2][gram[1:-1]][gram[-1]] += 1
-        allowed = torch.ones(self.vocab_size, dtype=torch.float64)
-        allowed[list(_NEVER)] = 0.0
-        probs_of: dict[tuple[int, ...], Tensor] = {(): allowed / allowed.sum()}
+        allowed = torch.ones(1, self.vocab_size, dtype=torch.float64)
+        allowed[0, list(_NEVER)] = 0.0
+        # row 0: the uniform distribution the unigrams fall back to
+        rows: dict[tuple[int, ...], int] = {(): 0}
+        blocks = [allowed / allowed.sum()]
         for level in following:  # shorter contexts first: each one's fallback is ready
-            for context, counts in level.items():
-                probs_of[context] = self._interpolate(counts, probs_of[context[1:]])
-        return {context: p.clamp_min(1e-30).log().float() for context, p in probs_of.items()}
+            if not level:
+                continue
+            contexts = list(level)
+            table = torch.cat(blocks)
+            lower = table[[rows[context[1:]] for context in contexts]]
+            blocks.append(self._interpolate(contexts, level, lower))
+            rows.update((context, len(table) + i) for i, context in enumerate(contexts))
+        return rows, torch.cat(blocks).clamp_min(1e-30).log().float()
 
-    def _interpolate(self, following: Counter[int], lower: Tensor) -> Tensor:
-        total = sum(following.values())
-        ids = torch.tensor(list(following.keys()))
-        seen = torch.tensor(list(following.values()), dtype=torch.float64)
-        probs = lower * (self.discount * len(following) / total)
-        probs[ids] += (seen - self.discount).clamp_min(0.0) / total
-        return probs
+    def _interpolate(
+        self, contexts: list[tuple[int, ...]], following: dict[tuple[int, ...], Counter[int]],
+        lower: Tensor,
+    ) -> Tensor:
+        """(C, V) interpolated Kneser-Ney probabilities of ``contexts`` from their counts and
+        the (C, V) probabilities of their one-shorter suffixes."""
+        where = [(i, c, n) for i, context in enumerate(contexts)
+                 for c, n in following[context].items()]  # fmt: skip
+        row, column, count = zip(*where, strict=True)
+        seen = torch.zeros_like(lower)
+        seen[list(row), list(column)] = torch.tensor(count, dtype=torch.float64)
+        total = seen.sum(1, keepdim=True)
+        types = (seen > 0).sum(1, keepdim=True, dtype=torch.float64)
+        return lower * (self.discount * types / total) + (seen - self.discount).clamp_min(0) / total
 
     def context_of(self, history: Sequence[int]) -> tuple[int, ...]:
         """The longest suffix (at most ``order - 1`` ids) of ``history`` that was seen in fitting."""
         start = max(len(history) - self.order + 1, 0)
         for begin in range(start, len(history) + 1):
             context = tuple(history[begin:])
-            if context in self._tables:
+            if context in self._rows:
                 return context
         return ()
 
@@ -159,13 +174,13 @@ class CharNgramLM:
         """(N,) histories (each starting with EOS) -> (N, V) log P(next id | history)."""
         if not histories:
             return torch.zeros(0, self.vocab_size)
-        return torch.stack([self._tables[self.context_of(h)] for h in histories])
+        return self._table[[self._rows[self.context_of(h)] for h in histories]]
 
     def sentence_log_prob(self, ids: Sequence[int]) -> float:
         """log P(ids, then EOS): the sum of the per-character log-probabilities."""
         history, total = [EOS], 0.0
         for token in (*ids, EOS):
-            total += float(self._tables[self.context_of(history)][token])
+            total += float(self._table[self._rows[self.context_of(history)], token])
             history.append(token)
         return total
 
