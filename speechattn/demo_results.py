@@ -45,14 +45,17 @@ def tts_intelligibility(exp: Path) -> dict[str, float] | None:
 
     The 22.05 kHz audio is resampled to the recognizer's rate. Cached in
     ``tts/synth/intelligibility.json``, which is recomputed when the synthesis (its summary.json)
-    or the recognizer (``asr/best.pt``) is newer.
+    or the recognizer (``asr/best.pt``, and its ``config.yaml`` and ``lm.json`` where they exist) is
+    newer.
     """
     cache = exp / "tts" / "synth" / "intelligibility.json"
     summary_path, model_path = exp / "tts" / "synth" / "summary.json", exp / "asr" / "best.pt"
     summary = _load(summary_path)
     if not summary or not model_path.is_file():
         return None
-    inputs_time = max(summary_path.stat().st_mtime, model_path.stat().st_mtime)
+    recognizer = [model_path, exp / "asr" / "config.yaml", exp / "asr" / "lm.json"]
+    inputs = [summary_path, *(path for path in recognizer if path.is_file())]
+    inputs_time = max(path.stat().st_mtime for path in inputs)
     if cache.is_file() and cache.stat().st_mtime >= inputs_time:
         return _load(cache)
     from speechattn.api import ASR

@@ -79,3 +79,9 @@ def test_intelligibility_cache_is_redone_when_the_synthesis_or_the_recognizer_is
     later = (synth / "intelligibility.json").stat().st_mtime + 10
     os.utime(tmp_path / "asr" / "best.pt", (later, later))  # a retrained recognizer
     assert tts_intelligibility(tmp_path)["wer"] == 0.5
+    heard["text"] = "YELLOW THERE"
+    (tmp_path / "asr" / "lm.json").write_text("{}")
+    later = (synth / "intelligibility.json").stat().st_mtime + 10
+    os.utime(tmp_path / "asr" / "lm.json", (later, later))  # a refitted LM decodes differently
+    assert tts_intelligibility(tmp_path)["wer"] == 0.5
+    assert json.loads((synth / "intelligibility.json").read_text())["cer"] < 0.5  # recomputed
