@@ -47,7 +47,9 @@ from torch import Tensor
 from speechattn.data.manifest import atomic_write_text, read_manifest, read_text_lines
 from speechattn.text import BLANK, EOS, PAD, UNK, Vocab
 
-__all__ = ["LMConfig", "CharNgramLM", "fit_texts", "read_source", "build_parser", "main"]
+__all__ = [
+    "LMConfig", "CharNgramLM", "fit_texts", "read_texts", "read_source", "build_parser", "main"
+]
 
 _FORMAT = "speechattn-char-ngram-1"
 _NEVER = (PAD, UNK, BLANK)  # ids the LM never predicts
@@ -244,7 +246,9 @@ def fit_texts(texts: Iterable[str], vocab: Vocab, config: LMConfig) -> CharNgram
     )
 
 
-def _read_texts(manifests: Sequence[Path], text_files: Sequence[Path]) -> list[str]:
+def read_texts(manifests: Sequence[Path], text_files: Sequence[Path] = ()) -> list[str]:
+    """The transcripts of JSONL ``manifests`` and the lines of ``text_files``, stripped and
+    uppercased, empty ones left out: what an LM is fitted on."""
     texts = [row.get("text", "") for path in manifests for row in read_manifest(path)]
     for path in text_files:
         texts += read_text_lines(path)
@@ -273,12 +277,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.manifest and not args.text:
             raise ValueError("give --manifest and/or --text to fit on")
         vocab = Vocab.load(args.vocab)
-        texts = _read_texts(args.manifest, args.text)
+        texts = read_texts(args.manifest, args.text)
         lm = fit_texts(texts, vocab, LMConfig(args.order, args.discount))
         lm.save(args.out)
         message = f"{len(texts)} sentences, order {lm.order}: {len(lm.counts)} n-grams -> {args.out}"
         if args.dev:
-            dev = [vocab.encode(t) for t in _read_texts([args.dev], [])]
+            dev = [vocab.encode(t) for t in read_texts([args.dev], [])]
             message += f"; perplexity {lm.perplexity(dev):.3f} per character on {args.dev}"
         print(message)
     except (ValueError, FileNotFoundError) as err:

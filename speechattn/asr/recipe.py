@@ -24,12 +24,12 @@ from pathlib import Path
 
 from speechattn import experiment
 from speechattn.asr.data import ASRDataConfig, FeatureFrontEnd
-from speechattn.asr.lm import CharNgramLM, LMConfig, fit_texts, read_source
+from speechattn.asr.lm import CharNgramLM, LMConfig, fit_texts, read_source, read_texts
 from speechattn.asr.loss import ObjectiveConfig
 from speechattn.asr.model import LAS, LASConfig
 from speechattn.asr.search import SearchConfig
 from speechattn.audio import GlobalCMVN
-from speechattn.data.manifest import read_manifest, read_text_lines
+from speechattn.data.librispeech import LM_TEXT_NAME, PREPARED_LM_TEXT
 from speechattn.text import Vocab
 from speechattn.train import TrainConfig
 
@@ -106,8 +106,8 @@ def lm_text_path(config: ASRRecipeConfig, data_dir: Path) -> Path | None:
     if not path.is_file():
         raise FileNotFoundError(
             f"lm.text={config.lm.text!r}: {path} does not exist (recipes/asr/prepare.py writes "
-            "lm_text.txt from a corpus's lm-text.txt or --lm-text FILE; lm.text= fits the "
-            "transcripts alone)"
+            f"{PREPARED_LM_TEXT} from a corpus's {LM_TEXT_NAME} or --lm-text FILE; lm.text= fits "
+            "the transcripts alone)"
         )
     return path
 
@@ -116,9 +116,7 @@ def fit_lm(
     config: ASRRecipeConfig, train_manifest: Path, vocab: Vocab, text: Path | None = None
 ) -> CharNgramLM:
     """The character LM (``config.lm``) of the training transcripts and the lines of ``text``."""
-    texts = [row.get("text", "") for row in read_manifest(train_manifest)]
-    if text is not None:
-        texts += [line.upper() for line in read_text_lines(text)]
+    texts = read_texts([train_manifest], [text] if text is not None else [])
     return fit_texts(texts, vocab, config.lm)
 
 
