@@ -236,7 +236,19 @@ HOSTILE = {  # case -> (members after a harmless "good.txt", the reason expected
                              "goes through a symlink"),
     "hardlink-out": ([_link("hl", "../evil.txt", tarfile.LNKTYPE)], "points outside"),
     "device": ([_device("dev/null")], "device file"),
+    # x/y/a -> b/../.. reaches two levels above the target once x/y/b -> ../.. exists.
+    "chain-link-first": ([_link("x/y/a", "b/../.."), _link("x/y/b", "../..")],
+                         "goes through a symlink"),
+    "chain-link-last": ([_link("x/y/b", "../.."), _link("x/y/a", "b/../..")],
+                        "goes through a symlink"),
+    "symlink-to-symlink": ([_link("a", "b"), _link("b", "good.txt")], "points at a symlink"),
+    "hardlink-to-symlink": ([_link("h", "s", tarfile.LNKTYPE), _link("s", "good.txt")],
+                            "points at a symlink"),
+    "file-then-symlink": (["d.txt", _link("d.txt", "good.txt")], "more than once"),
+    "symlink-then-file": ([_link("d.txt", "good.txt"), "d.txt"], "more than once"),
 }
+FIRST_BAD = {  # cases whose refused member is not the last one
+    "chain-link-first": "x/y/a", "symlink-to-symlink": "a", "hardlink-to-symlink": "h"}
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
@@ -255,12 +267,111 @@ def test_hostile_archive_is_refused(tmp_path: Path, case: str) -> None:
             entries.append(item)
     archive = tmp_path / "hostile.tar.gz"
     archive.write_bytes(_tar_bytes(entries))
-    bad_name = entries[-1][0] if isinstance(entries[-1], tuple) else entries[-1].name
+    last = entries[-1][0] if isinstance(entries[-1], tuple) else entries[-1].name
+    bad_name = FIRST_BAD.get(case, last)
     with pytest.raises(UnsafeArchiveError, match=f"member '{bad_name}': .*{reason}"):
         safe_extract(archive, target)
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert written == ["hostile.tar.gz", "sandbox", "sandbox/target"]  # nothing, anywhere
     assert not extraction_stamp(archive, target).exists()
+
+
+def _tree(root: Path) -> dict[str, bytes | str]:
+    """Everything under ``root``, links not followed: path -> bytes, "folder" or "-> target"."""
+    found: dict[str, bytes | str] = {}
+    for path in sorted(root.rglob("*")):  # rglob does not descend into symlinked folders
+        name = str(path.relative_to(root))
+        if path.is_symlink():
+            found[name] = f"-> {path.readlink()}"
+        else:
+            found[name] = "folder" if path.is_dir() else path.read_bytes()
+    return found
+
+
+def _archive(path: Path, entries: list[tarfile.TarInfo | tuple[str, bytes]]) -> Path:
+    path.write_bytes(_tar_bytes(entries))
+    return path
+
+
+def _folder(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    return info
+
+
+@pytest.mark.parametrize("member", [("LibriSpeech", b"not a folder"),
+                                    _link("LibriSpeech", "elsewhere")],
+                         ids=["file", "symlink"])
+def test_member_never_replaces_an_existing_folder(
+        tmp_path: Path, member: tarfile.TarInfo | tuple[str, bytes]) -> None:
+    target = tmp_path / "download"
+    safe_extract(_archive(tmp_path / "dev.tar.gz", [("LibriSpeech/README", b"v1"),
+                                                    ("LibriSpeech/dev/x.flac", b"x")]), target)
+    before = _tree(target)
+    second = _archive(tmp_path / "test.tar.gz", [("AAA.txt", b"first in the merge"), member])
+    with pytest.raises(UnsafeArchiveError, match=r"test\.tar\.gz: refusing to extract member "
+                       r"'LibriSpeech': would replace the existing folder .*download/LibriSpeech"):
+        safe_extract(second, target)
+    assert _tree(target) == before
+    assert not extraction_stamp(second, target).exists()
+
+
+@pytest.mark.parametrize("member", [_folder("notes"), ("notes/x.txt", b"x")],
+                         ids=["folder", "file-in-folder"])
+def test_folder_member_never_replaces_an_existing_file(
+        tmp_path: Path, member: tarfile.TarInfo | tuple[str, bytes]) -> None:
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "notes").write_bytes(b"mine")
+    archive = _archive(tmp_path / "a.tar.gz", [("AAA.txt", b"first in the merge"), member])
+    name = member[0] if isinstance(member, tuple) else member.name
+    with pytest.raises(UnsafeArchiveError,
+                       match=f"member '{name}': needs a folder where the target has the file"):
+        safe_extract(archive, target)
+    assert _tree(target) == {"notes": b"mine"}
+
+
+@pytest.mark.parametrize("member", [("x/y/a/FILE", b"evil"), _link("x/y/c", "a/FILE")],
+                         ids=["path", "link-target"])
+def test_member_never_goes_through_a_link_already_in_the_target(
+        tmp_path: Path, member: tarfile.TarInfo | tuple[str, bytes]) -> None:
+    # What a first archive's x/y/a -> b/../.. plus x/y/b -> ../.. used to leave behind.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "sandbox" / "target"
+    (target / "x" / "y").mkdir(parents=True)
+    (target / "x" / "y" / "a").symlink_to(outside)
+    before = _tree(target)
+    archive = _archive(tmp_path / "second.tar.gz", [member])
+    name = member[0] if isinstance(member, tuple) else member.name
+    with pytest.raises(UnsafeArchiveError,
+                       match=f"member '{name}': .*goes through the existing symlink .*x/y/a"):
+        safe_extract(archive, target)
+    assert list(outside.iterdir()) == []
+    assert _tree(target) == before
+    assert not extraction_stamp(archive, target).exists()
+
+
+def test_merge_refuses_even_when_the_target_changed_after_the_check(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from speechattn.data import download as module
+
+    monkeypatch.setattr(module, "_target_problem", lambda member, target: None)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "target"
+    (target / "LibriSpeech" / "dev").mkdir(parents=True)
+    (target / "LibriSpeech" / "dev" / "x.flac").write_bytes(b"x")
+    (target / "ln").symlink_to(outside)
+    before = _tree(target)
+    for member, existing in [(("LibriSpeech", b"file"), "folder"),
+                             (("ln/evil.txt", b"evil"), "file or symlink")]:
+        archive = _archive(tmp_path / "late.tar.gz", [member])
+        with pytest.raises(UnsafeArchiveError, match=f"would replace the existing {existing} "
+                           ".*the target changed during extraction"):
+            safe_extract(archive, target)
+    assert _tree(target) == before
+    assert list(outside.iterdir()) == []
 
 
 # ---------------------------------------------------------------- end to end

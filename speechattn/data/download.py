@@ -5,9 +5,14 @@
 digest and only then renames ``.part`` to ``dest``. A file that fails verification is moved
 aside to ``<dest>.bad`` and never left at ``dest``.
 
-``safe_extract`` validates every member of a tar archive before writing anything, extracts
-into a temporary folder inside the target, merges it into place, and writes a stamp file last:
-a killed extraction leaves no stamp and is redone on the next call.
+``safe_extract`` validates every member of a tar archive before writing anything: against the
+target folder, against all the archive's links (in either order), and against what the target
+already holds. It refuses paths that escape, links that point outside, at or through another
+link, paths through a link (the archive's or one already in the target), a name given to a link
+and to another member, device files, and any member that would replace an existing folder or
+need a folder where a file is. It then extracts into a temporary folder inside the target,
+merges it into place without following links or deleting anything, and writes a stamp file
+last: a killed extraction leaves no stamp and is redone on the next call.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import http.client
 import logging
 import os
 import shutil
+import stat
 import tarfile
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -50,7 +57,8 @@ class ChecksumError(DownloadError):
 
 
 class UnsafeArchiveError(ValueError):
-    """An archive member would write outside the target folder or is a device file."""
+    """An archive member could write outside the target folder, is a device file, or would
+    replace or go through what the target folder already holds."""
 
 
 def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
@@ -219,13 +227,21 @@ def safe_extract(archive: str | os.PathLike[str], target_dir: str | os.PathLike[
     """Extract a tar (plain, gz, bz2, xz) archive into ``target_dir`` and return ``target_dir``.
 
     Every member is checked before anything is written; the whole archive is refused with
-    :class:`UnsafeArchiveError` naming the member when one has an absolute path, a ``..``
-    that escapes the target, a path through one of the archive's own symlinks, a symlink or
-    hard link pointing outside the target, or is a device file / FIFO. Extraction goes to a
-    temporary folder inside ``target_dir`` (so a later rename stays on one file system),
-    is merged into place (existing files are overwritten: LibriSpeech archives share the
-    top-level ``LibriSpeech/`` folder), and the stamp from :func:`extraction_stamp` is written
-    last. A present stamp means done: the call returns at once.
+    :class:`UnsafeArchiveError` naming the member when one
+
+    - has an absolute path or a ``..`` that escapes the target, or is a device file / FIFO;
+    - is a symlink or hard link pointing outside the target, at another link of the archive
+      or through one;
+    - has a path through any link of the archive (earlier or later in it), or shares its
+      name with another member while one of them is a link;
+    - would go through a symlink already in ``target_dir`` (a link's target too), would
+      replace a folder already there with a file or link, or needs a folder where a file is.
+
+    Extraction goes to a temporary folder inside ``target_dir`` (so a later rename stays on one
+    file system) and is merged into place without following links. Existing files and symlinks
+    are overwritten (LibriSpeech archives share ``LibriSpeech/README``); existing folders are
+    merged into, never deleted. The stamp from :func:`extraction_stamp` is written last. A
+    present stamp means done: the call returns at once.
     """
     archive = Path(archive)
     target = Path(target_dir)
@@ -239,61 +255,154 @@ def safe_extract(archive: str | os.PathLike[str], target_dir: str | os.PathLike[
     try:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
-            check_members(members, archive)
+            check_members(members, archive, target)
             staging.mkdir()
             # Our checks above are the explicit policy; the "data" filter is a second layer
             # that also drops setuid bits and resolves links against the real file system.
             tar.extractall(staging, members=members, filter="data")
-        _merge_into(staging, target)
+        _merge_into(staging, target, archive, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     stamp.write_text(f"{archive.resolve()}\n")
     return target
 
 
-def check_members(members: list[tarfile.TarInfo], archive: Path) -> None:
-    """Raise :class:`UnsafeArchiveError` for the first member that is unsafe to extract."""
-    symlinks: set[PurePosixPath] = set()
+def check_members(
+    members: list[tarfile.TarInfo], archive: Path, target: Path | None = None
+) -> None:
+    """Raise :class:`UnsafeArchiveError` for the first member unsafe to extract (into ``target``).
+
+    Two passes: the first collects all the archive's links, the second checks every member
+    against all of them (a link placed later counts as much as an earlier one) and, when
+    ``target`` is given, against what already exists there.
+    """
+    links = {_normalized(m.name): _link_kind(m) for m in members if m.issym() or m.islnk()}
+    occurrences = Counter(_normalized(m.name) for m in members)
     for member in members:
-        reason = _member_problem(member, symlinks)
+        reason = _member_problem(member, links, occurrences[_normalized(member.name)])
         if reason:
-            raise UnsafeArchiveError(
-                f"{archive}: refusing to extract member {member.name!r}: {reason} "
-                "(the archive is damaged or hostile; nothing was extracted)"
-            )
-        if member.issym():
-            symlinks.add(_normalized(member.name))
+            raise UnsafeArchiveError(_refusal(archive, member.name, reason))
+        reason = _target_problem(member, target) if target is not None else None
+        if reason:
+            raise UnsafeArchiveError(_refusal(
+                archive, member.name, reason,
+                f"the archive does not fit what {target} holds; nothing was extracted"))
 
 
-def _member_problem(member: tarfile.TarInfo, symlinks: set[PurePosixPath]) -> str | None:
+def _refusal(
+    archive: Path, name: str, reason: str,
+    outcome: str = "the archive is damaged or hostile; nothing was extracted",
+) -> str:
+    return f"{archive}: refusing to extract member {name!r}: {reason} ({outcome})"
+
+
+def _link_kind(member: tarfile.TarInfo) -> str:
+    return "symlink" if member.issym() else "hard link"
+
+
+def _member_problem(
+    member: tarfile.TarInfo, links: dict[PurePosixPath, str], occurrences: int
+) -> str | None:
+    """What makes ``member`` unsafe on its own or against the archive's ``links``, if anything."""
     name = member.name
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         return "absolute path"
     path = _normalized(name)
     if _escapes(path):
         return "path escapes the target folder through '..'"
-    if _through_symlink(name, symlinks):
-        return "path goes through (or replaces) a symlink from the same archive"
     if member.ischr() or member.isblk() or member.isfifo():
         return "device file or FIFO"
+    if occurrences > 1 and path in links:
+        return "the name occurs more than once in the archive, at least once as a link"
+    folders = _prefixes(name)[:-1]
+    index = _first_link(folders, links)
+    if index is not None:
+        crossed = folders[index]
+        return f"path goes through a {links[crossed]} from the same archive ({str(crossed)!r})"
     if member.issym() or member.islnk():
-        link = member.linkname
-        if link.startswith(("/", "\\")):
-            return f"link to absolute path {link!r}"
-        # Symlinks resolve against their own folder, hard links against the archive root.
-        base = path.parent if member.issym() else PurePosixPath()
-        if _escapes(_normalized(str(base / link))):
-            return f"link to {link!r} points outside the target folder"
-        if _through_symlink(str(base / link), symlinks):
-            return f"link to {link!r} goes through a symlink from the same archive"
+        return _link_problem(member, path, links)
     return None
 
 
-def _through_symlink(name: str, symlinks: set[PurePosixPath]) -> bool:
-    # Walk the raw components left to right: "d/ln/../x" normalizes to "d/x", but the
-    # file system would follow the symlink "d/ln" before applying "..".
+def _link_problem(
+    member: tarfile.TarInfo, path: PurePosixPath, links: dict[PurePosixPath, str]
+) -> str | None:
+    link = member.linkname
+    if link.startswith(("/", "\\")):
+        return f"link to absolute path {link!r}"
+    resolved = _link_path(member, path)
+    if _escapes(_normalized(resolved)):
+        return f"link to {link!r} points outside the target folder"
+    # A link to a link (or through one) is refused whatever the order: checking chains
+    # lexically is only sound when no component of the target is itself a link.
+    steps = _prefixes(resolved)
+    index = _first_link(steps, links)
+    if index is None:
+        return None
+    how, crossed = "points at" if index == len(steps) - 1 else "goes through", steps[index]
+    return f"link to {link!r} {how} a {links[crossed]} from the same archive ({str(crossed)!r})"
+
+
+def _link_path(member: tarfile.TarInfo, path: PurePosixPath) -> str:
+    # Symlinks resolve against their own folder, hard links against the archive root.
+    base = path.parent if member.issym() else PurePosixPath()
+    return str(base / member.linkname)
+
+
+def _first_link(steps: list[PurePosixPath], links: dict[PurePosixPath, str]) -> int | None:
+    return next((i for i, step in enumerate(steps) if step in links), None)
+
+
+def _target_problem(member: tarfile.TarInfo, target: Path) -> str | None:
+    """What in the existing ``target`` stops ``member`` from being merged, if anything.
+
+    The merge never follows links, so an existing symlink where a folder is needed, an
+    existing folder where a file or link would go, or an existing file where a folder is
+    needed is refused here, before anything is written. Existing files and symlinks at the
+    member's own path are simply replaced.
+    """
+    steps = _prefixes(member.name) or [PurePosixPath()]
+    for folder in steps[:-1]:
+        clash = _clash(target / folder, wants_folder=True)
+        if clash:
+            return clash
+    clash = _clash(target / steps[-1], wants_folder=member.isdir())
+    if clash or not (member.issym() or member.islnk()):
+        return clash
+    for step in _prefixes(_link_path(member, _normalized(member.name))):
+        if (target / step).is_symlink():
+            return f"link to {member.linkname!r} goes through the existing symlink {target / step}"
+    return None
+
+
+def _clash(existing: Path, wants_folder: bool) -> str | None:
+    mode = _lstat_mode(existing)
+    if mode is None:
+        return None
+    if stat.S_ISLNK(mode):
+        return f"path goes through the existing symlink {existing}" if wants_folder else None
+    if stat.S_ISDIR(mode) and not wants_folder:
+        return f"would replace the existing folder {existing}"
+    if wants_folder and not stat.S_ISDIR(mode):
+        return f"needs a folder where the target has the file {existing}"
+    return None
+
+
+def _lstat_mode(path: Path) -> int | None:
+    """``path``'s own mode (a symlink is not followed), or None when nothing is there."""
+    try:
+        return path.lstat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _prefixes(name: str) -> list[PurePosixPath]:
+    """Normalized paths of ``name``'s leading raw components: ``d/ln/../x`` -> d, d/ln, d, d/x.
+
+    Raw, because the file system follows a symlink ``d/ln`` before it applies ``..``.
+    """
     parts = [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
-    return any(_normalized("/".join(parts[:i])) in symlinks for i in range(1, len(parts) + 1))
+    return [_normalized("/".join(parts[:i])) for i in range(1, len(parts) + 1)]
 
 
 def _normalized(name: str) -> PurePosixPath:
@@ -313,13 +422,25 @@ def _escapes(path: PurePosixPath) -> bool:
     return bool(path.parts) and path.parts[0] == ".."
 
 
-def _merge_into(source: Path, target: Path) -> None:
-    """Move ``source``'s entries into ``target``: whole folders by rename where possible."""
+def _merge_into(source: Path, target: Path, archive: Path, staging: Path) -> None:
+    """Move ``source``'s entries into ``target``: whole folders by rename where possible.
+
+    Never follows a link and never deletes: a folder is merged only into a real folder, and an
+    entry that would replace a folder, or a folder that meets a file or symlink, raises.
+    :func:`check_members` refuses those cases before extraction; this guards against a target
+    that changed since.
+    """
     for entry in sorted(source.iterdir()):
         destination = target / entry.name
-        if entry.is_dir() and not entry.is_symlink() and destination.is_dir():
-            _merge_into(entry, destination)
+        entry_is_folder = entry.is_dir() and not entry.is_symlink()
+        existing = _lstat_mode(destination)
+        if entry_is_folder and existing is not None and stat.S_ISDIR(existing):
+            _merge_into(entry, destination, archive, staging)
+        elif existing is not None and (entry_is_folder or stat.S_ISDIR(existing)):
+            kind = "folder" if stat.S_ISDIR(existing) else "file or symlink"
+            raise UnsafeArchiveError(_refusal(
+                archive, entry.relative_to(staging).as_posix(),
+                f"would replace the existing {kind} {destination}",
+                "the target changed during extraction; the merge stopped, nothing was deleted"))
         else:
-            if destination.is_dir() and not destination.is_symlink():
-                shutil.rmtree(destination)
-            os.replace(entry, destination)
+            os.replace(entry, destination)  # replaces a file or symlink itself, never follows
