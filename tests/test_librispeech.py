@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,7 @@ def test_prepare_skips_unusable_and_marks_odd_audio(tmp_path: Path) -> None:
     out = tmp_path / "out"
     summary = prepare_librispeech(["train", "dev"], out, librispeech_dir=corpus, jobs=2,
                                   progress=False)
+    assert summary["found"] == {"train": 11, "dev": 1}
     assert summary["utterances"] == {"train": 5, "dev": 1}
     assert summary["skipped"] == {"train": 6, "dev": 0}
 
@@ -200,7 +202,7 @@ def test_prepare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     out = tmp_path / "out"
     assert main(["--subsets", "dev-clean", "--out", str(out), "--librispeech-dir",
                  str(tmp_path), "--no-progress", "--cmvn-utterances", "2"]) == 0
-    assert "dev-clean: 3 utterances, 0 skipped" in capsys.readouterr().out
+    assert "dev-clean: 3 utterances found, 3 kept, 0 skipped\n" in capsys.readouterr().out
     assert {p.name for p in out.iterdir()} == {"dev-clean.jsonl", "skipped.tsv", "vocab.json",
                                                "cmvn.json"}  # no LM text in this corpus
     assert main(["--subsets", "test-clean", "--out", str(out), "--librispeech-dir",
@@ -247,3 +249,88 @@ def test_prepare_copies_the_lm_text(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert "bad.txt" in capsys.readouterr().err
         assert (out / "lm_text.txt").read_text(encoding="utf-8") == "OTHER WORDS\n"
         assert not list(out.glob(".*partial"))
+
+
+# ---------------------------------------------------------------- every file found is accounted for
+
+def _skipped_lines(out: Path) -> list[str]:
+    lines = (out / "skipped.tsv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "split\tid\tpath\treason"
+    return lines[1:]
+
+
+def _prepare_cli(corpus: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    from speechattn.data.librispeech import main
+
+    assert main(["--subsets", "train", "--out", str(out), "--librispeech-dir", str(corpus),
+                 "--no-progress", "--cmvn-utterances", "2"]) == 0
+    return capsys.readouterr().out
+
+
+def test_prepare_lists_every_flac_that_no_transcript_line_names(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from speechattn.data.manifest import read_manifest
+
+    corpus = tmp_path / "corpus"
+    train = corpus / "train"
+    make_tiny_split(train)  # three good utterances
+    write_chapter(train, "5", "6", {"0000": "NOT LISTED", "0001": "KEPT B"})
+    (train / "5/6/5-6.trans.txt").write_text("5-6-0001 KEPT B\n5-6-0009 NO AUDIO\n")
+    write_chapter(train, "7", "8", {"0000": "X", "0001": "Y"})
+    (train / "7/8/7-8.trans.txt").unlink()
+    write_chapter(train, "9", "9", {"0000": "Z"})
+    (train / "9/9/9-9.trans.txt").write_text("")
+    sf.write(train / "1089" / "loose.flac", sine(0.25), SAMPLE_RATE)  # outside any chapter
+
+    out = tmp_path / "out"
+    assert "train: 10 utterances found, 4 kept, 6 skipped\n" in _prepare_cli(corpus, out, capsys)
+    assert [row["id"] for row in read_manifest(out / "train.jsonl")] == [
+        "1089-134686-0000", "1089-134686-0001", "121-121726-0000", "5-6-0001"]
+    assert _skipped_lines(out) == [
+        f"train\t5-6-0000\t{train}/5/6/5-6-0000.flac\tno transcript line in 5-6.trans.txt",
+        f"train\t5-6-0009\t{train}/5/6/5-6-0009.flac\tmissing audio file",
+        f"train\t7-8-0000\t{train}/7/8/7-8-0000.flac\tno 7-8.trans.txt in the chapter folder",
+        f"train\t7-8-0001\t{train}/7/8/7-8-0001.flac\tno 7-8.trans.txt in the chapter folder",
+        f"train\t9-9-0000\t{train}/9/9/9-9-0000.flac\t"
+        "no transcript line in 9-9.trans.txt (the file is empty)",
+        f"train\tloose\t{train}/1089/loose.flac\tnot in a <speaker>/<chapter>/ folder of train",
+    ]
+
+
+def test_prepare_skips_transcript_lines_that_are_not_utf8_and_goes_on(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from speechattn.data.librispeech import prepare_librispeech
+    from speechattn.data.manifest import read_manifest
+
+    corpus = tmp_path / "corpus"
+    train = corpus / "train"
+    make_tiny_split(train)
+    write_chapter(train, "4", "4", {"0000": "", "0001": ""})
+    latin1 = train / "4/4/4-4.trans.txt"  # a BOM, one good line, one Latin-1 line
+    latin1.write_bytes(b"\xef\xbb\xbf4-4-0001 GOOD LINE\n4-4-0000 CAF\xc9 AU LAIT\n")
+    write_chapter(train, "3", "3", {"0000": ""})
+    bad_id = train / "3/3/3-3.trans.txt"  # the id itself cannot be read
+    bad_id.write_bytes(b"3-3-00\xff0 WHO KNOWS\n")
+
+    out = tmp_path / "out"
+    assert "train: 7 utterances found, 4 kept, 3 skipped\n" in _prepare_cli(corpus, out, capsys)
+    rows = read_manifest(out / "train.jsonl")
+    assert [(row["id"], row["text"]) for row in rows] == [
+        ("1089-134686-0000", "HE HOPED THERE WOULD BE STEW"),
+        ("1089-134686-0001", "STUFF IT INTO YOU"), ("121-121726-0000", "ALSO A POPULAR CONTRIVANCE"),
+        ("4-4-0001", "GOOD LINE")]
+    assert _skipped_lines(out) == [
+        f"train\t\t{bad_id}\t{bad_id}:1: not UTF-8 text (byte 0xff at offset 6 of the line); "
+        "re-save the file as UTF-8",
+        f"train\t3-3-0000\t{train}/3/3/3-3-0000.flac\t"
+        "no readable transcript line in 3-3.trans.txt (some lines are not UTF-8)",
+        f"train\t4-4-0000\t{train}/4/4/4-4-0000.flac\t{latin1}:2: not UTF-8 text "
+        "(byte 0xc9 at offset 12 of the line); re-save the file as UTF-8",
+    ]
+    summary = prepare_librispeech(["train"], out, librispeech_dir=corpus, progress=False)
+    assert (summary["found"], summary["utterances"], summary["skipped"]) == (
+        {"train": 7}, {"train": 4}, {"train": 3})
+    # The strict reader names the first bad line instead of a bare codec error.
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(bad_id))}:1: not UTF-8 text .*"
+                       r"\(and 1 more such lines\)$"):
+        list(iter_split(train))

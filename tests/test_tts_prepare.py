@@ -11,7 +11,7 @@ from speechattn.audio import FeatureConfig, GlobalCMVN
 from speechattn.data.manifest import read_manifest
 from speechattn.text import Vocab
 from speechattn.tts.data import TTSDataset, check_features
-from speechattn.tts.prepare import PrepareConfig, prepare_tts, voiced_bounds
+from speechattn.tts.prepare import PrepareConfig, main, prepare_tts, voiced_bounds
 
 RATE = 22050
 SILENCE = 0.3  # seconds of silence before and after each tone
@@ -53,12 +53,12 @@ def test_prepare_builds_manifests_mels_stats_and_skips_bad_rows(corpus, tmp_path
     reasons = dict(summary.skipped)
     assert set(reasons) == {"LJ002-0000", "LJ002-0001", "LJ002-0002", "LJ002-0003", "LJ002-0004"}
     assert reasons["LJ002-0000"].startswith("unreadable audio") and "LJ002-0000.wav" in reasons["LJ002-0000"]
-    assert reasons["LJ002-0001"] == "empty text"
+    assert reasons["LJ002-0001"] == "metadata.csv:8: empty text"
     assert reasons["LJ002-0002"] == "no letters in the text after normalization"
-    assert reasons["LJ002-0003"] == "missing audio file"
+    assert reasons["LJ002-0003"] == "metadata.csv:10: missing audio file"
     assert reasons["LJ002-0004"] == "silent audio (peak 0.0e+00)"
     skipped_tsv = (out / "skipped.tsv").read_text().splitlines()
-    assert len(skipped_tsv) == 5 and skipped_tsv[1] == "LJ002-0001\tempty text"
+    assert len(skipped_tsv) == 5 and skipped_tsv[1] == "LJ002-0001\tmetadata.csv:8: empty text"
 
     test = read_manifest(out / "test.jsonl")
     assert [row["id"] for row in test] == ["LJ001-0005"]  # the held-out list
@@ -76,7 +76,9 @@ def test_prepare_builds_manifests_mels_stats_and_skips_bad_rows(corpus, tmp_path
     train_mels = torch.cat([torch.from_numpy(np.load(out / r["mel"])) for r in read_manifest(out / "train.jsonl")])
     torch.testing.assert_close(stats.mean, train_mels.mean(0), atol=1e-4, rtol=1e-4)
     assert set(Vocab.load(out / "vocab.json").chars) <= set("abcdefghijklmnopqrstuvwxyz ,.")
-    assert json.loads((out / "prepare.json").read_text())["counts"]["train"] == 4
+    report = json.loads((out / "prepare.json").read_text())
+    assert (report["found"], report["counts"]["train"], report["skipped"]) == (11, 4, 5)
+    assert summary.found == 11 == sum(summary.counts.values()) + len(summary.skipped)
 
 
 def test_prepare_is_idempotent_and_reuses_cached_mels(corpus, tmp_path):
@@ -106,6 +108,65 @@ def test_prepare_without_held_out_list_and_with_workers(corpus, tmp_path):
     (corpus / "LJSpeech-1.1" / "test_sentences.txt").unlink()
     summary = prepare_tts(corpus, tmp_path / "data", PrepareConfig(num_dev=1, num_test=2, workers=2), progress=False)
     assert summary.counts == {"train": 4, "dev": 1, "test": 1}  # test capped at a tenth (>= 1)
+
+
+def _skipped_table(out):
+    return dict(line.split("\t") for line in (out / "skipped.tsv").read_text(encoding="utf-8").splitlines())
+
+
+def test_prepare_lists_wavs_without_a_row_and_skips_lines_that_are_not_utf8(corpus, tmp_path, capsys):
+    root = corpus / "LJSpeech-1.1"
+    sf.write(root / "wavs" / "LJ003-0000.wav", tone(0.5, 300), RATE)  # no metadata row
+    sf.write(root / "wavs" / "LJ003-0001.wav", tone(0.5, 300), RATE)
+    with (root / "metadata.csv").open("ab") as handle:  # line 12, Latin-1
+        handle.write(b"LJ003-0001|Caf\xe9.|Caf\xe9.\n")
+    out = tmp_path / "data"
+    assert main(["--ljspeech-dir", str(corpus), "--out", str(out), "--no-progress", "num_dev=1"]) == 0
+    assert capsys.readouterr().out == (
+        f"{out}: 13 utterances found: train 4, dev 1, test 1 kept, 7 skipped (see skipped.tsv); "
+        "8 mels computed\n"
+    )
+    kept = [row["id"] for name in ("train", "dev", "test") for row in read_manifest(out / f"{name}.jsonl")]
+    assert sorted(kept) == [f"LJ001-{k:04d}" for k in range(6)]
+    table = _skipped_table(out)
+    assert table.pop("LJ002-0000").startswith("unreadable audio: ")
+    assert table == {
+        "LJ002-0001": "metadata.csv:8: empty text",
+        "LJ002-0002": "no letters in the text after normalization",
+        "LJ002-0003": "metadata.csv:10: missing audio file",
+        "LJ002-0004": "silent audio (peak 0.0e+00)",
+        "LJ003-0000": "wavs/LJ003-0000.wav: no row in metadata.csv",
+        "LJ003-0001": "metadata.csv:12: not UTF-8 text (byte 0xe9 at offset 14 of the line); "
+        "re-save the file as UTF-8",
+    }
+    assert json.loads((out / "prepare.json").read_text())["found"] == 13
+
+
+def test_unreadable_metadata_is_listed_and_an_error_names_the_file(tmp_path, capsys):
+    root = tmp_path / "LJSpeech-1.1"
+    (root / "wavs").mkdir(parents=True)
+    for utt_id in ("LJ005-0000", "LJ005-0001"):
+        sf.write(root / "wavs" / f"{utt_id}.wav", tone(0.5, 300), RATE)
+    # A UTF-8 byte-order mark, a Latin-1 text, then a line whose id itself is not UTF-8.
+    (root / "metadata.csv").write_bytes(b"\xef\xbb\xbfLJ005-0000|Caf\xe9|Caf\xe9\nLJ\xff5-0001|x|x\n")
+    out = tmp_path / "data"
+    assert main(["--ljspeech-dir", str(root), "--out", str(out), "--no-progress"]) == 1
+    assert f"prepare: error: {out}: no usable training utterances (3 skipped, see skipped.tsv)\n" in (
+        capsys.readouterr().err
+    )
+    assert (out / "skipped.tsv").read_text(encoding="utf-8").splitlines() == [
+        "\tmetadata.csv:2: not UTF-8 text (byte 0xff at offset 2 of the line); re-save the file as UTF-8",
+        "LJ005-0000\tmetadata.csv:1: not UTF-8 text (byte 0xe9 at offset 14 of the line); "
+        "re-save the file as UTF-8",
+        "LJ005-0001\twavs/LJ005-0001.wav: no readable row in metadata.csv (some lines are not UTF-8)",
+    ]
+
+
+def test_held_out_list_that_is_not_utf8_is_an_error_naming_it(corpus, tmp_path, capsys):
+    held_out = corpus / "LJSpeech-1.1" / "test_sentences.txt"
+    held_out.write_bytes(b"LJ001-0005|Caf\xe9.\n")
+    assert main(["--ljspeech-dir", str(corpus), "--out", str(tmp_path / "data"), "--no-progress"]) == 1
+    assert f"prepare: error: {held_out}: not UTF-8 text (byte 14)\n" in capsys.readouterr().err
 
 
 def test_dataset_batches_normalized_mels_and_text_with_eos(corpus, tmp_path):

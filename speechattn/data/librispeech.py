@@ -14,9 +14,10 @@ Usage (``recipes/asr/prepare.py`` and ``speechattn prepare`` call :func:`main`):
         --out data/offline --librispeech-dir corpus/asr
 
 :func:`prepare_librispeech` writes, into ``--out``: ``<split>.jsonl`` manifests (rows
-``{"id", "audio", "duration", "text", "speaker"}``), ``skipped.tsv`` (utterances left out and
-why), ``vocab.json`` (characters of the training transcripts) and ``cmvn.json`` (global log-mel
-mean/std over at most ``cmvn_utterances`` random training utterances). Text for language models
+``{"id", "audio", "duration", "text", "speaker"}``), ``skipped.tsv`` (every transcript line and
+every ``.flac`` of a split that no manifest has, and why), ``vocab.json`` (characters of the
+training transcripts) and ``cmvn.json`` (global log-mel mean/std over at most
+``cmvn_utterances`` random training utterances). Text for language models
 goes to ``lm_text.txt`` (uppercase, one sentence a line): from ``--lm-text FILE`` (LibriSpeech's
 ``librispeech-lm-norm.txt``, say), or else from an ``lm-text.txt`` beside the split folders (the
 offline corpus has one).
@@ -41,13 +42,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-import soundfile as sf
 import torch
 from tqdm import tqdm
 
 from speechattn.audio import FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, load_audio
 from speechattn.data.audio_check import AudioInfo, UnusableAudio, probe_audio
 from speechattn.data.download import DownloadError, download, extraction_stamp, safe_extract
+from speechattn.data.ljspeech import utf8_lines
 from speechattn.data.manifest import atomic_write_text, write_manifest
 from speechattn.text import Vocab
 
@@ -130,14 +131,37 @@ class LibriUtterance(NamedTuple):
     chapter: str
 
 
+class Skipped(NamedTuple):
+    """An utterance left out of a manifest (one row of ``skipped.tsv``).
+
+    ``id`` is empty for a transcript line whose id cannot be read; ``path`` is then the
+    transcript file, otherwise the utterance's audio file.
+    """
+
+    split: str
+    id: str
+    path: Path
+    reason: str
+
+
 def iter_split(split_dir: str | Path) -> Iterator[LibriUtterance]:
     """Yield every utterance listed in the split's ``*.trans.txt`` files, sorted by id.
 
     Raises ``FileNotFoundError`` when ``split_dir`` is not a folder or holds no transcripts,
     and ``ValueError`` naming ``file:line`` when a transcript line's id does not belong to its
-    ``<speaker>-<chapter>`` file.
+    ``<speaker>-<chapter>`` file or the line is not UTF-8 text (:func:`scan_split` skips such
+    lines instead).
     """
     split_dir = Path(split_dir)
+    utterances, unreadable = _read_transcripts(split_dir, split_dir.name)
+    if unreadable:
+        more = f" (and {len(unreadable) - 1} more such lines)" if len(unreadable) > 1 else ""
+        raise ValueError(unreadable[0].reason + more)
+    yield from utterances
+
+
+def _read_transcripts(split_dir: Path, split: str) -> tuple[list[LibriUtterance], list[Skipped]]:
+    """The utterances of the split's transcript lines sorted by id, and the lines not UTF-8."""
     if not split_dir.is_dir():
         raise FileNotFoundError(f"{split_dir}: split folder not found")
     transcript_files = sorted(split_dir.glob(f"*/*/*{_TRANSCRIPT_SUFFIX}"))
@@ -147,32 +171,68 @@ def iter_split(split_dir: str | Path) -> Iterator[LibriUtterance]:
             "is this a LibriSpeech-layout split folder?"
         )
     utterances: list[LibriUtterance] = []
+    unreadable: list[Skipped] = []
     for transcript_file in transcript_files:
-        utterances.extend(_read_transcript_file(transcript_file))
+        file_utterances, file_unreadable = _read_transcript_file(transcript_file, split)
+        utterances += file_utterances
+        unreadable += file_unreadable
     utterances.sort(key=lambda utt: utt.id)
-    yield from utterances
+    return utterances, unreadable
 
 
-def _read_transcript_file(path: Path) -> list[LibriUtterance]:
+def _read_transcript_file(path: Path, split: str) -> tuple[list[LibriUtterance], list[Skipped]]:
     speaker = path.parent.parent.name
     chapter = path.parent.name
     prefix = f"{speaker}-{chapter}-"
-    utterances = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            fields = line.strip().split(maxsplit=1)
-            if not fields:
-                continue
-            utt_id = fields[0]
-            if not utt_id.startswith(prefix) or utt_id == prefix:
-                raise ValueError(
-                    f"{path}:{line_number}: id {utt_id!r} does not start with {prefix!r} "
-                    "(the file must sit in <speaker>/<chapter>/ and list that chapter's ids)"
-                )
-            transcript = fields[1].strip() if len(fields) > 1 else ""
-            audio_path = path.parent / f"{utt_id}{_AUDIO_SUFFIX}"
-            utterances.append(LibriUtterance(utt_id, audio_path, transcript, speaker, chapter))
-    return utterances
+    utterances: list[LibriUtterance] = []
+    unreadable: list[Skipped] = []
+    for line in utf8_lines(path):
+        fields = line.text.strip().split(maxsplit=1)
+        if not fields:
+            continue
+        utt_id = fields[0]
+        belongs = utt_id.startswith(prefix) and utt_id != prefix
+        audio_path = path.parent / f"{utt_id}{_AUDIO_SUFFIX}"
+        if line.problem:
+            # The id is kept when it is readable, so that its flac is accounted for by this skip.
+            readable = belongs and utt_id.isprintable() and "\\" not in utt_id
+            unreadable.append(Skipped(split, utt_id if readable else "",
+                                      audio_path if readable else path,
+                                      f"{path}:{line.number}: {line.problem}"))
+            continue
+        if not belongs:
+            raise ValueError(
+                f"{path}:{line.number}: id {utt_id!r} does not start with {prefix!r} "
+                "(the file must sit in <speaker>/<chapter>/ and list that chapter's ids)"
+            )
+        transcript = fields[1].strip() if len(fields) > 1 else ""
+        utterances.append(LibriUtterance(utt_id, audio_path, transcript, speaker, chapter))
+    return utterances, unreadable
+
+
+def _unlisted_audio(split_dir: Path, split: str, listed: set[Path],
+                    unreadable_folders: set[Path]) -> list[Skipped]:
+    """Every ``.flac`` under ``split_dir`` that is not in ``listed``, with the reason."""
+    # glob follows symlinked speaker/chapter folders, rglob finds flacs outside the layout.
+    found = {*split_dir.glob(f"*/*/*{_AUDIO_SUFFIX}"), *split_dir.rglob(f"*{_AUDIO_SUFFIX}")}
+    skipped = []
+    for audio in sorted(path for path in found - listed if not path.is_dir()):
+        folder = audio.parent
+        transcripts = sorted(folder.glob(f"*{_TRANSCRIPT_SUFFIX}"))
+        names = ", ".join(t.name for t in transcripts)
+        if folder.parent.parent != split_dir:
+            reason = f"not in a <speaker>/<chapter>/ folder of {split_dir.name}"
+        elif not transcripts:
+            reason = (f"no {folder.parent.name}-{folder.name}{_TRANSCRIPT_SUFFIX} in the chapter "
+                      "folder")
+        elif folder in unreadable_folders:
+            reason = f"no readable transcript line in {names} (some lines are not UTF-8)"
+        elif all(t.stat().st_size == 0 for t in transcripts):
+            reason = f"no transcript line in {names} (the file is empty)"
+        else:
+            reason = f"no transcript line in {names}"
+        skipped.append(Skipped(split, audio.stem, audio, reason))
+    return skipped
 
 
 def find_split_dir(root: str | Path, name: str) -> Path:
@@ -238,15 +298,6 @@ def download_librispeech(
 # --------------------------------------------------------------------------------------------
 
 
-class Skipped(NamedTuple):
-    """An utterance left out of a manifest (one row of ``skipped.tsv``)."""
-
-    split: str
-    id: str
-    path: Path
-    reason: str
-
-
 def _default_jobs() -> int:
     return min(8, os.cpu_count() or 1)
 
@@ -280,10 +331,17 @@ def scan_split(
     name: str, split_dir: Path, jobs: int, progress: bool = True,
     sample_rate: int = LIBRISPEECH_SAMPLE_RATE,
 ) -> tuple[list[dict[str, Any]], list[Skipped]]:
-    """Manifest rows for the usable utterances of one split, and the skipped ones."""
-    utterances = list(iter_split(split_dir))
+    """Manifest rows for the usable utterances of one split, and the skipped ones (by id).
+
+    Each transcript line, and each ``.flac`` that no line names, is one row or one skip: so
+    ``len(rows) + len(skipped)`` is the number of utterances found. A line that is not UTF-8 is
+    skipped naming ``file:line``; a line whose id belongs to another chapter is a ``ValueError``.
+    """
+    utterances, skipped = _read_transcripts(split_dir, name)
+    listed = {utt.audio_path for utt in utterances} | {s.path for s in skipped}
+    unreadable_folders = {s.path.parent for s in skipped if not s.id}
+    skipped += _unlisted_audio(split_dir, name, listed, unreadable_folders)
     rows: list[dict[str, Any]] = []
-    skipped: list[Skipped] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = pool.map(_check_utterance, utterances)
         for utt, result in tqdm(zip(utterances, results), total=len(utterances), desc=name,
@@ -292,6 +350,7 @@ def scan_split(
                 skipped.append(Skipped(name, utt.id, utt.audio_path, result))
             else:
                 rows.append(_manifest_row(utt, result, sample_rate))
+    skipped.sort(key=lambda s: (s.id, str(s.path)))
     return rows, skipped
 
 
@@ -387,11 +446,13 @@ def prepare_librispeech(
             utterances (2000 utterances, about 7 hours of LibriSpeech, pin the statistics well).
         seed: seed of that sample.
 
-    Utterances with unusable audio (missing, empty, unreadable, truncated, zero-length) or an
-    empty transcript are left out and listed in ``skipped.tsv`` with the reason.
+    Every transcript line and every ``.flac`` of a split is either in its manifest or listed in
+    ``skipped.tsv`` with the reason: unusable audio (missing, empty, unreadable, truncated,
+    zero-length), an empty transcript, a transcript line that is not UTF-8 (``file:line``), or
+    an audio file that no transcript line names. ``found = utterances + skipped`` per split.
 
-    Returns ``{"manifests": {split: Path}, "utterances": {split: int}, "skipped": {split: int},
-    "skipped_tsv": Path, "vocab": Path, "cmvn": Path, "lm_text": Path | None, "lm_sentences":
+    Returns ``{"manifests": {split: Path}, "found": {split: int}, "utterances": {split: int},
+    "skipped": {split: int}, "skipped_tsv": Path, "vocab": Path, "cmvn": Path, "lm_text": Path | None, "lm_sentences":
     int}``.
     """
     if not subsets:
@@ -407,16 +468,17 @@ def prepare_librispeech(
     if lm_source is not None and not lm_source.is_file():
         raise FileNotFoundError(f"LM text {lm_source} does not exist")
     jobs = jobs or _default_jobs()
-    summary: dict[str, Any] = {"manifests": {}, "utterances": {}, "skipped": {}}
+    summary: dict[str, Any] = {"manifests": {}, "found": {}, "utterances": {}, "skipped": {}}
     rows_by_split: dict[str, list[dict[str, Any]]] = {}
     all_skipped: list[Skipped] = []
     for name, split_dir in split_dirs.items():
         rows, skipped = scan_split(name, split_dir, jobs, progress)
         summary["manifests"][name] = out_dir / f"{name}.jsonl"
         write_manifest(summary["manifests"][name], rows)
+        summary["found"][name] = len(rows) + len(skipped)
         summary["utterances"][name], summary["skipped"][name] = len(rows), len(skipped)
-        logger.info("%s: %d utterances written to %s, %d skipped", name, len(rows),
-                    summary["manifests"][name], len(skipped))
+        logger.info("%s: %d utterances found, %d written to %s, %d skipped", name,
+                    summary["found"][name], len(rows), summary["manifests"][name], len(skipped))
         rows_by_split[name] = rows
         all_skipped += skipped
     summary["skipped_tsv"] = out_dir / "skipped.tsv"
@@ -534,7 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prepare: error: {error}", file=sys.stderr)
         return 1
     for name, count in summary["utterances"].items():
-        print(f"{name}: {count} utterances, {summary['skipped'][name]} skipped")
+        print(f"{name}: {summary['found'][name]} utterances found, {count} kept, "
+              f"{summary['skipped'][name]} skipped")
     print(f"wrote {summary['vocab']}, {summary['cmvn']} and {summary['skipped_tsv']}")
     if summary["lm_text"] is not None:
         print(f"wrote {summary['lm_sentences']} sentences of LM text to {summary['lm_text']}")

@@ -5,13 +5,16 @@ Layout::
     LJSpeech-1.1/metadata.csv     # "<id>|<raw text>|<normalized text>" per line, no quoting
     LJSpeech-1.1/wavs/<id>.wav    # 22050 Hz mono 16-bit
 
-The TTS prepare step (mel caching) builds on :func:`read_metadata`; this module only finds,
-downloads and reads the corpus.
+The TTS prepare step (mel caching) builds on :func:`scan_metadata`; this module only finds,
+downloads and reads the corpus. :func:`utf8_lines` is the line reader both corpus readers use
+(LibriSpeech's ``*.trans.txt`` too): a line that is not UTF-8 costs only itself, not the file.
 """
 
 from __future__ import annotations
 
+import codecs
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,10 +27,12 @@ __all__ = [
     "LJSPEECH_URL",
     "LJRow",
     "LJSkipped",
+    "TextLine",
     "download_ljspeech",
     "find_ljspeech_dir",
     "read_metadata",
     "scan_metadata",
+    "utf8_lines",
 ]
 
 logger = logging.getLogger(__name__)
@@ -53,11 +58,53 @@ class LJRow(NamedTuple):
 
 
 class LJSkipped(NamedTuple):
-    """A metadata line left out, with the reason."""
+    """A metadata line, or a wav that no line names, left out, with the reason.
+
+    ``id`` is empty when a line is not UTF-8 and its id cannot be read; ``path`` is then
+    ``metadata.csv``, otherwise the wav. ``line`` is the 1-based line of ``metadata.csv``, 0 for a
+    wav that no line names.
+    """
 
     id: str
     path: Path
     reason: str
+    line: int = 0
+
+    def describe(self) -> str:
+        """``metadata.csv:<line>: <reason>``, or ``wavs/<id>.wav: <reason>`` when no line names it."""
+        where = f"{_METADATA}:{self.line}" if self.line else f"{self.path.parent.name}/{self.path.name}"
+        return f"{where}: {self.reason}"
+
+
+class TextLine(NamedTuple):
+    """One line of a text file, from :func:`utf8_lines`."""
+
+    number: int  # 1-based
+    text: str  # without the line end; bytes that are not UTF-8 appear as \xNN escapes
+    problem: str  # why the line is not usable text ("" when it is)
+
+
+def utf8_lines(path: Path) -> Iterator[TextLine]:
+    """The lines of ``path``, decoded one at a time so that one bad line costs only itself.
+
+    A UTF-8 byte-order mark at the start is dropped. A line that is not UTF-8 (Latin-1, UTF-16,
+    ...) or holds a NUL character comes with a ``problem`` naming the byte and the fix; its
+    ``text`` keeps the undecodable bytes as escapes, so that callers can still show its id.
+    """
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            raw = raw.rstrip(b"\r\n")
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            try:
+                text, problem = raw.decode("utf-8"), ""
+            except UnicodeDecodeError as err:
+                text = raw.decode("utf-8", "backslashreplace")
+                problem = (f"not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start} "
+                           "of the line); re-save the file as UTF-8")
+            if not problem and "\x00" in text:
+                problem = "NUL characters in the line (UTF-16 text?); re-save the file as UTF-8"
+            yield TextLine(number, text, problem)
 
 
 def find_ljspeech_dir(root: str | Path) -> Path:
@@ -79,9 +126,11 @@ def find_ljspeech_dir(root: str | Path) -> Path:
 def scan_metadata(root: str | Path) -> tuple[list[LJRow], list[LJSkipped]]:
     """Read ``metadata.csv`` under :func:`find_ljspeech_dir` ``(root)``.
 
-    Lines whose wav is missing or empty, whose text is empty, whose id is repeated or could
-    name a file outside ``wavs/`` are returned as :class:`LJSkipped`. A line without 2 or 3
-    ``|``-separated columns raises ``ValueError`` naming ``file:line``.
+    Every non-blank line becomes a row or an :class:`LJSkipped`, and so does every
+    ``wavs/*.wav`` that no line names. Lines that are not UTF-8, whose wav is missing or empty,
+    whose text is empty, whose id is repeated or could name a file outside ``wavs/`` are
+    skipped with the reason and their line number. A line without 2 or 3 ``|``-separated
+    columns raises ``ValueError`` naming ``file:line``.
     """
     corpus = find_ljspeech_dir(root)
     metadata = corpus / _METADATA
@@ -89,19 +138,34 @@ def scan_metadata(root: str | Path) -> tuple[list[LJRow], list[LJSkipped]]:
     skipped: list[LJSkipped] = []
     seen: set[str] = set()
     # Quoting off: LJSpeech texts contain '"' characters that csv quoting would swallow.
-    with metadata.open(encoding="utf-8", newline="") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            row = _parse_line(metadata, line_number, line, corpus)
-            reason = _problem(row, seen)
-            seen.add(row.id)
-            if reason:
-                skipped.append(LJSkipped(row.id, row.wav_path, reason))
-            else:
-                rows.append(row)
+    for line in utf8_lines(metadata):
+        if not line.text.strip():
+            continue
+        if line.problem:
+            skipped.append(_undecodable(line, metadata, corpus))
+            seen.add(skipped[-1].id)
+            continue
+        row = _parse_line(metadata, line.number, line.text, corpus)
+        reason = _problem(row, seen)
+        seen.add(row.id)
+        if reason:
+            skipped.append(LJSkipped(row.id, row.wav_path, reason, line.number))
+        else:
+            rows.append(row)
+    unnamed = f"no row in {_METADATA}"
+    if any(not s.id for s in skipped):
+        unnamed = f"no readable row in {_METADATA} (some lines are not UTF-8)"
+    skipped += [LJSkipped(wav.stem, wav, unnamed)
+                for wav in sorted((corpus / "wavs").glob("*.wav")) if wav.stem not in seen]
     return rows, skipped
+
+
+def _undecodable(line: TextLine, metadata: Path, corpus: Path) -> LJSkipped:
+    """The skip of a line that is not text; it keeps the line's id when that much is readable."""
+    utt_id = line.text.split("|", 1)[0].strip()
+    if utt_id.isprintable() and _bad_id(utt_id) is None:  # no \xNN escapes, no path
+        return LJSkipped(utt_id, corpus / "wavs" / f"{utt_id}.wav", line.problem, line.number)
+    return LJSkipped("", metadata, line.problem, line.number)
 
 
 def _parse_line(metadata: Path, line_number: int, line: str, corpus: Path) -> LJRow:
@@ -116,9 +180,15 @@ def _parse_line(metadata: Path, line_number: int, line: str, corpus: Path) -> LJ
     return LJRow(utt_id, corpus / "wavs" / f"{utt_id}.wav", raw, text)
 
 
+def _bad_id(utt_id: str) -> str | None:
+    if not utt_id or "/" in utt_id or "\\" in utt_id or utt_id.startswith("."):
+        return f"bad id {utt_id!r}"
+    return None
+
+
 def _problem(row: LJRow, seen: set[str]) -> str | None:
-    if not row.id or "/" in row.id or "\\" in row.id or row.id.startswith("."):
-        return f"bad id {row.id!r}"
+    if bad := _bad_id(row.id):
+        return bad
     if row.id in seen:
         return "duplicate id"
     if not row.text:
@@ -131,11 +201,13 @@ def _problem(row: LJRow, seen: set[str]) -> str | None:
 
 
 def read_metadata(root: str | Path) -> list[LJRow]:
-    """The usable rows of :func:`scan_metadata`; skipped lines are logged (one warning)."""
+    """The usable rows of :func:`scan_metadata`; what it skipped is logged (one warning)."""
     rows, skipped = scan_metadata(root)
     if skipped:
-        examples = "; ".join(f"{s.id}: {s.reason}" for s in skipped[:3])
-        logger.warning("LJSpeech: %d line(s) skipped (%s%s)", len(skipped), examples,
+        lines = sum(1 for s in skipped if s.line)
+        wavs = f" and {len(skipped) - lines} wav(s) that no line names" if lines < len(skipped) else ""
+        examples = "; ".join(f"{s.id}: {s.describe()}" for s in skipped[:3])
+        logger.warning("LJSpeech: %d line(s)%s skipped (%s%s)", lines, wavs, examples,
                        "; ..." if len(skipped) > 3 else "")
     return rows
 

@@ -13,8 +13,13 @@ Output folder::
     mel_stats.json        per-bin mean/std over the train split (speechattn.audio.GlobalCMVN)
     vocab.json            characters of the normalized train texts (speechattn.text.Vocab)
     train.jsonl dev.jsonl test.jsonl   rows {"id", "audio", "mel", "frames", "duration", "text"}
-    skipped.tsv           "<id>\\t<reason>" for every metadata row left out
-    prepare.json          counts per split and the settings used
+    skipped.tsv           "<id>\\t<reason>" for every metadata line and every wav left out
+    prepare.json          utterances found, counts per split, skipped, and the settings used
+
+Every non-blank line of ``metadata.csv`` and every ``wavs/*.wav`` that no line names is found once
+and ends in one manifest or in ``skipped.tsv`` (found = train + dev + test + skipped). A reason
+found while reading ``metadata.csv`` starts with ``metadata.csv:<line>:`` (a line that is not UTF-8
+is one of them: skipped, not fatal), one for a wav that no line names with ``wavs/<id>.wav:``.
 
 ``mel`` paths in the manifests are relative to the output folder; ``duration`` is the trimmed
 audio's length (frames * hop / sample rate). Text is normalized with
@@ -54,7 +59,7 @@ from tqdm import tqdm
 from speechattn.audio import AudioError, FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, load_audio
 from speechattn.config import resolve_config
 from speechattn.data.ljspeech import download_ljspeech, find_ljspeech_dir, scan_metadata
-from speechattn.data.manifest import atomic_write_text, write_manifest
+from speechattn.data.manifest import atomic_write_text, read_text_lines, write_manifest
 from speechattn.text import Vocab, normalize_tts
 
 __all__ = [
@@ -107,14 +112,19 @@ class PrepareSummary(NamedTuple):
     counts: dict[str, int]
     skipped: list[tuple[str, str]]
     computed: int  # mels computed in this run (the rest came from the cache)
+    found: int  # metadata lines and unnamed wavs, each kept or skipped once
 
 
 def read_held_out(corpus: Path) -> set[str] | None:
-    """Ids listed in ``corpus/test_sentences.txt`` ("<id>|<raw text>" lines), or None."""
+    """Ids listed in ``corpus/test_sentences.txt`` ("<id>|<raw text>" lines), or None.
+
+    A file that is not UTF-8 is a ``ValueError`` naming it: skipping a line would move that
+    sentence into training.
+    """
     path = corpus / HELD_OUT_FILE
     if not path.is_file():
         return None
-    ids = {line.split("|", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()}
+    ids = {line.split("|", 1)[0].strip() for line in read_text_lines(path)}
     return {i for i in ids if i}
 
 
@@ -273,7 +283,7 @@ def prepare_tts(
     (out_dir / "mels").mkdir(parents=True, exist_ok=True)
     _check_features(out_dir, config.features)
     rows, skipped_rows = scan_metadata(corpus)
-    skipped = [(s.id, s.reason) for s in skipped_rows]
+    skipped = [(s.id, s.describe()) for s in skipped_rows]
     texts = {row.id: normalize_tts(row.text) for row in rows}
     speakable = [row for row in rows if any(c.isalpha() for c in texts[row.id])]
     skipped += [
@@ -311,6 +321,10 @@ def _write_outputs(
     config: PrepareConfig,
     computed: int,
 ) -> PrepareSummary:
+    # Written first, so that the error below can point at it.
+    atomic_write_text(
+        out_dir / "skipped.tsv", "".join(f"{i}\t{reason}\n" for i, reason in sorted(skipped))
+    )
     if not splits["train"]:
         raise ValueError(
             f"{out_dir}: no usable training utterances ({len(skipped)} skipped, see skipped.tsv)"
@@ -337,15 +351,13 @@ def _write_outputs(
         torch.from_numpy(np.load(out_dir / "mels" / f"{i}.npy")) for i in splits["train"]
     )
     GlobalCMVN(mean, std).save(out_dir / "mel_stats.json")
-    atomic_write_text(
-        out_dir / "skipped.tsv", "".join(f"{i}\t{reason}\n" for i, reason in sorted(skipped))
-    )
     counts = {split: len(ids) for split, ids in splits.items()}
-    report = {"counts": counts, "skipped": len(skipped), "config": asdict(config)}
+    found = sum(counts.values()) + len(skipped)
+    report = {"found": found, "counts": counts, "skipped": len(skipped), "config": asdict(config)}
     atomic_write_text(out_dir / "prepare.json", json.dumps(report, indent=1) + "\n")
     if skipped:
         log.warning("%d row(s) skipped, reasons in %s", len(skipped), out_dir / "skipped.tsv")
-    return PrepareSummary(out_dir, counts, sorted(skipped), computed)
+    return PrepareSummary(out_dir, counts, sorted(skipped), computed, found)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -375,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     counts = ", ".join(f"{split} {count}" for split, count in summary.counts.items())
     print(
-        f"{summary.out_dir}: {counts} utterances; {summary.computed} mels computed, "
-        f"{len(summary.skipped)} rows skipped (see skipped.tsv)"
+        f"{summary.out_dir}: {summary.found} utterances found: {counts} kept, "
+        f"{len(summary.skipped)} skipped (see skipped.tsv); {summary.computed} mels computed"
     )
     return 0
