@@ -29,17 +29,6 @@ __all__ = ["ASR", "TTS", "Speech"]
 AudioInput = str | os.PathLike | np.ndarray | Tensor
 
 
-def _to_tensor(audio: np.ndarray | Tensor) -> Tensor:
-    wave = torch.as_tensor(np.asarray(audio, dtype=np.float32) if isinstance(audio, np.ndarray) else audio)
-    if wave.dim() == 2:  # (C, S) or (S, C): channels are the short axis
-        wave = wave.mean(dim=0 if wave.shape[0] < wave.shape[1] else 1)
-    if wave.dim() != 1 or wave.numel() == 0:
-        raise ValueError(f"audio array must be (S,) or (C, S) with samples, got shape {tuple(wave.shape)}")
-    if not torch.isfinite(wave).all():
-        raise ValueError("audio array holds NaN or infinite samples")
-    return wave.float()
-
-
 class ASR:
     """A trained Listen-Attend-Spell recognizer."""
 
@@ -66,7 +55,9 @@ class ASR:
                    return_attention: bool = False) -> str | tuple[str, np.ndarray]:
         """Text of one audio file or array; with ``return_attention`` also its (U, T') attention.
 
-        ``sample_rate`` is the rate of an array input (default: the model's); files carry their own.
+        ``sample_rate`` is the rate of an array input (default: the model's; 1 kHz to 384 kHz);
+        files carry their own. Integer PCM arrays (int16, int32, uint8) are scaled to [-1, 1];
+        anything but a path, an array or a tensor raises ``TypeError``.
         """
         from dataclasses import replace
 
@@ -76,8 +67,6 @@ class ASR:
         search = self.loaded.config.search
         if beam_size is not None:
             search = replace(search, beam_size=beam_size)
-        if not isinstance(audio, str | os.PathLike):
-            audio = _to_tensor(audio)
         model = self.loaded.model
         device = next(model.parameters()).device
         wave = _as_wave(audio, self.sample_rate, sample_rate).to(device)
@@ -131,11 +120,12 @@ class TTS:
     def save(self, speech: Speech, path: str | os.PathLike) -> tuple[Path, Path]:
         """Write ``speech`` as a 16-bit WAV and its alignment as a PNG beside it."""
         from speechattn.audio import save_audio
-        from speechattn.metrics import alignment_measures
+        from speechattn.metrics import AlignmentMeasures
         from speechattn.plot import plot_alignment
 
         wav = save_audio(path, speech.waveform, speech.sample_rate)
-        measures = alignment_measures(speech.alignment)
+        # The utterance's measures (of each chunk, for a long text), not those of the stacked matrix
+        measures = AlignmentMeasures(*(speech.info[k] for k in AlignmentMeasures._fields))
         png = plot_alignment(speech.alignment, Path(path).with_suffix(".png"),
                              title=speech.info.get("text"), measures=measures)
         return Path(wav), Path(png)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,16 +27,20 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
-from speechattn.data.manifest import atomic_write_text
+from speechattn.fileio import atomic_write, write_text_atomic
 from speechattn.nn.encoder import lengths_to_mask
 
 __all__ = [
     "AudioError",
     "FeatureConfig",
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
     "GlobalCMVN",
     "GriffinLimVocoder",
     "LoadedAudio",
     "LogMel",
+    "as_waveform",
+    "check_sample_rate",
     "compute_cmvn",
     "linear_spectrogram",
     "load_audio",
@@ -51,6 +54,7 @@ __all__ = [
 ]
 
 _SAVE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 384_000
 
 
 class AudioError(ValueError):
@@ -95,6 +99,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> Loade
     or zero-length file, or one holding NaN/inf samples, raises :class:`AudioError`.
     """
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file (name the files in it)")
     if not path.is_file():
         raise AudioError(f"{path}: no such audio file (check the manifest or the data directory)")
     try:
@@ -115,15 +121,74 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> Loade
             "the file is corrupt, re-create it"
         )
     wave = torch.from_numpy(data.mean(axis=1, dtype=np.float32))  # (S,)
+    try:
+        check_sample_rate(file_rate, "the file's sample rate")
+    except ValueError as err:
+        raise AudioError(f"{path}: {err}; the header is damaged or the file is not speech") from None
     target = file_rate if sample_rate is None else sample_rate
     return LoadedAudio(resample(wave, file_rate, target), target, file_rate)
 
 
+def check_sample_rate(rate: object, what: str = "sample_rate") -> int:
+    """``rate`` as an int if it is a plausible audio rate (1 kHz to 384 kHz), else ``ValueError``
+    (``TypeError`` for a non-integer): a rate of 0 or 1 Hz is a mistake, and resampling from it
+    would make millions of samples out of each one.
+
+    >>> check_sample_rate(16000), check_sample_rate(np.int64(8000))
+    (16000, 8000)
+    """
+    if isinstance(rate, bool) or not isinstance(rate, int | np.integer):
+        raise TypeError(f"{what}={rate!r}: expected an integer number of Hz")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise ValueError(
+            f"{what}={rate} Hz is not a plausible audio rate (expected {MIN_SAMPLE_RATE}-"
+            f"{MAX_SAMPLE_RATE} Hz)"
+        )
+    return int(rate)
+
+
+def as_waveform(audio: object) -> Tensor:
+    """A mono (S,) float32 waveform from a numpy array or tensor of samples.
+
+    Integer PCM is scaled to [-1, 1] (int16 by 32768, int32 by 2**31, uint8 around 128); a
+    (C, S) or (S, C) array is averaged over its channels (the shorter axis). Anything else (a
+    path is not accepted here; bytes, None, lists) raises ``TypeError`` saying what is.
+
+    >>> as_waveform(np.array([16384, -32768], dtype=np.int16)).tolist()
+    [0.5, -1.0]
+    """
+    if isinstance(audio, np.ndarray):
+        audio = torch.from_numpy(np.ascontiguousarray(audio))
+    if not isinstance(audio, Tensor):
+        raise TypeError(
+            f"audio: expected a file path, a numpy array or a torch tensor of samples, got "
+            f"{type(audio).__name__}"
+        )
+    wave = _scaled_to_unit(audio)
+    if wave.dim() == 2:  # (C, S) or (S, C): channels are the short axis
+        wave = wave.mean(dim=0 if wave.shape[0] <= wave.shape[1] else 1)
+    if wave.dim() != 1 or wave.numel() == 0:
+        raise ValueError(f"audio array must be (S,) or (C, S) with samples, got shape {tuple(audio.shape)}")
+    if not torch.isfinite(wave).all():
+        raise ValueError("audio array holds NaN or infinite samples")
+    return wave
+
+
+def _scaled_to_unit(samples: Tensor) -> Tensor:
+    if samples.dtype == torch.uint8:
+        return (samples.float() - 128.0) / 128.0
+    if samples.dtype in (torch.int8, torch.int16, torch.int32, torch.int64):
+        bits = {torch.int8: 8, torch.int16: 16, torch.int32: 32, torch.int64: 64}[samples.dtype]
+        return (samples.double() / 2.0 ** (bits - 1)).float()
+    if samples.is_floating_point():
+        return samples.float()
+    raise TypeError(f"audio: samples of type {samples.dtype} are not audio (expected float or int PCM)")
+
+
 def resample(wave: Tensor, orig_sr: int, new_sr: int) -> Tensor:
-    """Band-limited resampling of ``wave`` (..., S) from ``orig_sr`` to ``new_sr`` Hz."""
-    for name, rate in (("orig_sr", orig_sr), ("new_sr", new_sr)):
-        if not isinstance(rate, int) or rate <= 0:
-            raise ValueError(f"resample: {name}={rate!r} must be a positive integer (Hz)")
+    """Band-limited resampling of ``wave`` (..., S) from ``orig_sr`` to ``new_sr`` Hz (each
+    checked by :func:`check_sample_rate`)."""
+    orig_sr, new_sr = check_sample_rate(orig_sr, "orig_sr"), check_sample_rate(new_sr, "new_sr")
     if orig_sr == new_sr:
         return wave
     return torchaudio.functional.resample(wave, orig_sr, new_sr)
@@ -149,15 +214,8 @@ def save_audio(path: str | os.PathLike, wave: Tensor | np.ndarray, sample_rate: 
         raise ValueError(f"{path}: waveform contains NaN/inf samples; refusing to write it")
     data = np.clip(data, -1.0, 1.0)
     data = data.T if data.ndim == 2 else data  # soundfile wants (S, C)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        sf.write(tmp, data, sample_rate, subtype="PCM_16", format=file_format)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        sf.write(handle, data, sample_rate, subtype="PCM_16", format=file_format)
     return path
 
 
@@ -380,7 +438,7 @@ class GlobalCMVN(nn.Module):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {"format": "speechattn-cmvn", "mean": self.mean.tolist(), "std": self.std.tolist()}
-        atomic_write_text(path, json.dumps(record))
+        write_text_atomic(path, json.dumps(record))
         return path
 
     @classmethod

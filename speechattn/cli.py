@@ -13,6 +13,8 @@ import sys
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from speechattn.errors import run_command
+
 __all__ = ["SUBCOMMANDS", "command_name", "main"]
 
 
@@ -73,13 +75,10 @@ def main(argv: list[str] | None = None) -> int:
                         datefmt="%H:%M:%S")
     sub = SUBCOMMANDS[name]
     entry = getattr(importlib.import_module(sub.module), sub.function)
-    try:
-        with command_name(f"speechattn {name}"):
-            return int(entry(rest) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        # Expected user-facing failures: one clear line, no traceback.
-        print(f"speechattn {name}: error: {error}", file=sys.stderr)
-        return 1
+    with command_name(f"speechattn {name}"):
+        # Expected user-facing failures: one clear line, no traceback (speechattn.errors);
+        # RuntimeError too, for the synthesizer and download failures.
+        return run_command(f"speechattn {name}", lambda: entry(rest), (RuntimeError,))
 
 
 @contextlib.contextmanager

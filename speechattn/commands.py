@@ -8,6 +8,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["prepare_main", "train_main", "transcribe_main", "synthesize_main", "plot_main"]
 
@@ -49,11 +50,21 @@ def transcribe_main(argv: list[str] | None = None) -> int:
     parser.add_argument("audio", nargs="+", type=Path, help="wav/flac/ogg files")
     args = parser.parse_args(argv)
     from speechattn.api import ASR
+    from speechattn.errors import EXPECTED_ERRORS, describe
 
     asr = ASR.load(args.model)
-    for path in args.audio:
-        print(f"{path}\t{asr.transcribe(path, beam_size=args.beam)}", flush=True)
-    return 0
+    failed = 0
+    for path in args.audio:  # a bad file is reported and skipped; the others are still decoded
+        try:
+            text = asr.transcribe(path, beam_size=args.beam)
+        except EXPECTED_ERRORS as error:
+            print(f"{parser.prog}: error: {describe(error)}", file=sys.stderr, flush=True)
+            failed += 1
+            continue
+        print(f"{path}\t{text}", flush=True)
+    if failed:
+        print(f"{parser.prog}: {failed} of {len(args.audio)} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def synthesize_main(argv: list[str] | None = None) -> int:
@@ -86,9 +97,7 @@ def plot_main(argv: list[str] | None = None) -> int:
     from speechattn import plot
 
     if args.source.suffix == ".npy":
-        import numpy as np
-
-        plot.plot_alignment(np.load(args.source), args.output, title=args.title, measures=True)
+        plot.plot_alignment(_load_matrix(args.source), args.output, title=args.title, measures=True)
     else:
         from speechattn.report import training_curves
 
@@ -98,3 +107,29 @@ def plot_main(argv: list[str] | None = None) -> int:
         plot.plot_curves(series, args.output, title=args.title or str(args.source))
     print(args.output)
     return 0
+
+
+def _load_matrix(path: Path) -> Any:
+    """A 2-D numeric array from a ``.npy`` file; anything else (an object array, which would need
+    unpickling, or a file that is no ``.npy``) is refused with a message naming the file."""
+    import numpy as np
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such .npy file")
+    with path.open("rb") as handle:
+        if handle.read(6) != b"\x93NUMPY":
+            raise ValueError(f"{path}: not a readable .npy array (no .npy header)")
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise ValueError(f"{path}: not a plain numeric array (it holds Python objects); "
+                             "it will not be loaded") from None
+        raise ValueError(f"{path}: not a readable .npy array") from None
+    except (OSError, EOFError):
+        raise ValueError(f"{path}: not a readable .npy array") from None
+    if not isinstance(matrix, np.ndarray) or matrix.ndim != 2 or matrix.dtype.kind not in "biuf":
+        what = getattr(matrix, "shape", type(matrix).__name__)
+        raise ValueError(f"{path}: expected a 2-D numeric attention matrix (decoder steps x "
+                         f"encoder frames), got {what}")
+    return matrix

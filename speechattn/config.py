@@ -13,6 +13,7 @@ the key, the value and what was expected.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -21,7 +22,12 @@ from typing import Any, TypeVar
 
 import yaml
 
-__all__ = ["resolve_config", "config_from_dict", "config_to_dict", "save_config", "load_config"]
+from speechattn.fileio import write_text_atomic
+
+__all__ = [
+    "resolve_config", "config_from_dict", "config_to_dict", "save_config", "load_config",
+    "read_yaml_mapping", "parse_override", "merge_override",
+]
 
 C = TypeVar("C")
 
@@ -123,16 +129,45 @@ def _deep_update(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def _parse_override(item: str) -> tuple[list[str], Any]:
+def parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ValueError(f"override {item!r} is not of the form key=value")
     key, raw = item.split("=", 1)
     if not key:
         raise ValueError(f"override {item!r} has an empty key")
-    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as error:
+        raise ValueError(f"override {item!r}: the value is not valid YAML ({_yaml_problem(error)})") from None
+    return key.strip().split("."), value
 
 
-def _merge(base: dict[str, Any], path: list[str], value: Any) -> None:
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """The parser's complaint with its 1-based line and column, in one line."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML file; a missing file, unreadable text or a parse error is one
+    ``ValueError``/``FileNotFoundError`` naming the file (and the line and column)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: config file not found")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML ({_yaml_problem(error)})") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: a config file must hold a mapping, got {type(loaded).__name__}")
+    return loaded
+
+
+def merge_override(base: dict[str, Any], path: list[str], value: Any) -> None:
     node = base
     for part in path[:-1]:
         child = node.setdefault(part, {})
@@ -158,34 +193,29 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 def resolve_config(
     cls: type[C], yaml_path: str | Path | None = None, overrides: list[str] | None = None
 ) -> C:
-    """Defaults of ``cls``, updated by the YAML file, then by ``key=value`` overrides."""
+    """Defaults of ``cls``, updated by the YAML file, then by ``key=value`` overrides.
+
+    An error says where the bad value came from: the YAML file, or the command-line overrides.
+    """
     values: dict[str, Any] = {}
     if yaml_path is not None:
-        path = Path(yaml_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: config file not found")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: a config file must hold a mapping, got {type(loaded).__name__}")
-        values = loaded
+        values = read_yaml_mapping(yaml_path)
+        try:
+            config_from_dict(cls, copy.deepcopy(values))
+        except ValueError as error:
+            raise ValueError(f"{error} (from {yaml_path})") from None
     for item in overrides or []:
-        key_path, value = _parse_override(item)
-        _merge(values, key_path, value)
+        key_path, value = parse_override(item)
+        merge_override(values, key_path, value)
     try:
         return config_from_dict(cls, values)
     except ValueError as error:
-        where = f" (from {yaml_path})" if yaml_path else ""
-        raise ValueError(f"{error}{where}") from None
+        raise ValueError(f"{error} (from the command-line overrides)" if overrides else str(error)) from None
 
 
 def save_config(config: Any, path: str | Path) -> Path:
     """Write the resolved config as YAML (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def load_config(cls: type[C], path: str | Path) -> C:

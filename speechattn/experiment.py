@@ -9,21 +9,24 @@ the resume guard and the command line live here once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from speechattn.config import config_to_dict, load_config, resolve_config, save_config
+from speechattn.errors import run_command
+from speechattn.fileio import hold_folder
 
 __all__ = [
     "check_data_dir",
     "check_resumable",
     "copy_data_files",
     "find_checkpoint",
+    "hold_experiment",
     "run_train_command",
     "start_experiment",
     "train_parser",
@@ -99,6 +102,14 @@ def check_resumable(config: C, exp_dir: Path, fixed: Sequence[tuple[str, ...]]) 
         )
 
 
+def hold_experiment(exp_dir: Path) -> contextlib.AbstractContextManager[Any]:
+    """Hold ``exp_dir`` for a training run (rank 0 only; see :func:`speechattn.fileio.hold_folder`):
+    a second training on the same folder fails at once with the first one's pid."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext()
+    return hold_folder(exp_dir, "training")
+
+
 def start_experiment(
     config: C, exp_dir: Path, fixed: Sequence[tuple[str, ...]], copy_files: Callable[[], None]
 ) -> None:
@@ -132,17 +143,17 @@ def run_train_command(
 ) -> int:
     """Parse ``argv``, resolve the config, call ``train(config, data, exp)``; returns the exit code.
 
-    Expected failures (missing files, bad overrides, a changed model on resume) are one line on
-    stderr and exit code 1."""
+    Expected failures (missing files, bad overrides, a changed model on resume, a folder that
+    cannot be written or is in use by another training) are one line on stderr and exit code 1."""
     args = parser.parse_intermixed_args(argv)  # key=value may come between options
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    try:
+
+    def body() -> int:
         config = resolve_config(config_class, args.config, args.overrides)
         result = train(config, args.data, args.exp)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 1
-    best = "none" if result.best_metric is None else f"{result.best_metric:.4f}"
-    print(f"trained to step {result.step}; best {metric} {best}; model in {args.exp / 'best.pt'}")
-    return 0
+        best = "none" if result.best_metric is None else f"{result.best_metric:.4f}"
+        print(f"trained to step {result.step}; best {metric} {best}; model in {args.exp / 'best.pt'}")
+        return 0
+
+    return run_command(parser.prog, body)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from speechattn.data.manifest import read_log
+from speechattn.fileio import write_text_atomic
 
 __all__ = ["build_report", "training_curves", "highlight_errors", "main"]
 
@@ -232,10 +233,7 @@ def build_report(exp_dir: str | Path, output: str | Path | None = None) -> Path:
             f"<title>speechattn report: {html.escape(root.name)}</title><style>{STYLE}</style>"
             f"</head><body>{''.join(body)}</body></html>\n")
     path = Path(output) if output else root / "report.html"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, page)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ and a :class:`TrainConfig`. The trainer owns everything else:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -35,6 +36,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from speechattn.data.batching import BucketBatchSampler
+from speechattn.fileio import atomic_write, hold_folder, remove_stale_temps, write_text_atomic
 
 __all__ = [
     "TrainConfig",
@@ -42,6 +44,7 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "load_checkpoint",
+    "load_model_state",
     "save_atomic",
     "to_device",
     "lr_factor",
@@ -130,34 +133,67 @@ def linear_ramp(step: int, maximum: float, start: int, end: int) -> float:
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary name, flush to disk, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
+    """``torch.save`` through :func:`speechattn.fileio.atomic_write`: never a half-written file."""
+    with atomic_write(path) as handle:
         torch.save(obj, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a speechattn checkpoint safely (``weights_only=True``), with errors that name the file."""
+    """Load a speechattn checkpoint safely (``weights_only=True``), with errors that name the file.
+
+    A file holding anything but tensors and plain containers (a pickle that would run code on
+    load, an object of another program) is refused and never loaded another way.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found (train a model first, or check --exp)")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
+    except pickle.UnpicklingError:
         raise ValueError(
-            f"{path}: not a loadable speechattn checkpoint ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}); it may be truncated or come "
-            "from another program"
+            f"{path}: not a loadable speechattn checkpoint: not a plain tensor file (it holds "
+            "Python objects that loading would have to run), so it will not be loaded"
         ) from None
-    if not isinstance(data, dict) or "model" not in data:
+    except (RuntimeError, EOFError, ValueError, OSError, IndexError) as error:
+        raise ValueError(
+            f"{path}: not a loadable speechattn checkpoint ({type(error).__name__}); it may be "
+            "truncated or come from another program"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise ValueError(f"{path}: not a speechattn checkpoint (no 'model' state inside)")
     return data
+
+
+def load_model_state(
+    model: nn.Module, state: dict[str, Any], path: Path, fix: str,
+    mismatch: str = "weights do not fit the model",
+) -> None:
+    """``model.load_state_dict(state)``, or a ``ValueError``: ``PATH: MISMATCH (which keys are
+    missing or unexpected, which shapes differ); FIX``."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state and isinstance(state[k], Tensor) and state[k].shape != own[k].shape
+    ]
+    wrong_type = [k for k in own if k in state and not isinstance(state[k], Tensor)]
+    problems = [
+        f"{label} {_few(keys)}"
+        for label, keys in (("missing", missing), ("unexpected", unexpected),
+                            ("shapes (file vs model)", shapes), ("not tensors", wrong_type))
+        if keys
+    ]  # fmt: skip
+    if problems:
+        raise ValueError(f"{path}: {mismatch} ({'; '.join(problems)}); {fix}")
+    model.load_state_dict(state)
+
+
+def _few(items: list[str], limit: int = 4) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -238,6 +274,7 @@ class Trainer:
         )
         self.step = self.epoch = self.batches_done = self.skipped = 0
         self.best: float | None = None
+        self.resumed_from: Path | None = None
         self._writer: Any = None
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -299,20 +336,17 @@ class Trainer:
         return path
 
     def resume(self) -> int | None:
-        """Load the newest checkpoint in ``exp_dir``; returns its step, or None for a fresh run."""
+        """Load the newest checkpoint in ``exp_dir`` that loads; returns its step, or None for a
+        fresh run. Damaged newer ones are renamed to ``*.pt.damaged`` with a warning."""
         checkpoints = self.checkpoints()
         if not checkpoints:
             return None
-        state = load_checkpoint(checkpoints[-1])
+        state, path = self._newest_loadable(checkpoints)
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{checkpoints[-1]}: not a speechattn training checkpoint")
-        try:
-            self.model.load_state_dict(state["model"])
-        except RuntimeError as error:
-            raise ValueError(
-                f"{checkpoints[-1]}: does not match this model's config ({str(error).splitlines()[0]}); "
-                "use a new --exp dir or the config it was trained with"
-            ) from None
+            raise ValueError(f"{path}: not a speechattn training checkpoint")
+        load_model_state(self.model, state["model"], path,
+                         "use a new --exp folder or the config it was trained with",
+                         "does not match this model's config")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self._apply_config_lr()
@@ -321,7 +355,27 @@ class Trainer:
         self.batches_done, self.best = state["batches_done"], state["best"]
         self.skipped = state.get("skipped", 0)
         _set_rng_state(state["rng"])
+        self.resumed_from = path
         return self.step
+
+    def _newest_loadable(self, checkpoints: list[Path]) -> tuple[dict[str, Any], Path]:
+        damaged: list[tuple[Path, str]] = []
+        for path in reversed(checkpoints):
+            try:
+                state = load_checkpoint(path)
+            except ValueError as error:
+                damaged.append((path, str(error)))
+                continue
+            for bad, reason in damaged:
+                aside = bad.with_name(bad.name + ".damaged")
+                if self.is_main:
+                    os.replace(bad, aside)
+                log.warning("%s; renamed to %s, resuming from %s instead", reason, aside.name, path)
+            return state, path
+        raise ValueError(
+            f"{self.checkpoint_dir}: none of the {len(checkpoints)} checkpoint(s) loads "
+            f"(newest: {damaged[0][1]}); move them away to start afresh, or use a new --exp folder"
+        )
 
     def _apply_config_lr(self) -> None:
         """After loading optimizer and scheduler states: the config's ``lr`` and ``weight_decay``
@@ -424,15 +478,26 @@ class Trainer:
             dist.barrier()
 
     def fit(self) -> TrainResult:
-        """Train until ``max_steps`` (resuming first if ``exp_dir`` holds checkpoints)."""
+        """Train until ``max_steps`` (resuming first if ``exp_dir`` holds checkpoints).
+
+        The main process holds ``exp_dir`` (:func:`speechattn.fileio.hold_folder`) for the whole
+        run: a second training on the same folder is refused, naming this one's pid."""
         self.exp_dir.mkdir(parents=True, exist_ok=True)
+        with hold_folder(self.exp_dir, "training") if self.is_main else contextlib.nullcontext():
+            if self.is_main:
+                self._clean_interrupted_writes()
+            return self._fit()
+
+    def _fit(self) -> TrainResult:
         torch.manual_seed(self.config.seed)
         random.seed(self.config.seed)
         np.random.seed(self.config.seed)
         resumed = self.resume()
+        if self.is_main:
+            self._truncate_log(-1 if resumed is None else resumed)
         if resumed is not None:
             log.info("resuming from %s at step %d (max_steps=%d)",
-                     self.checkpoints()[-1], resumed, self.config.max_steps)
+                     self.resumed_from, resumed, self.config.max_steps)
         if self.step >= self.config.max_steps:
             log.info("already trained to step %d >= max_steps=%d: nothing to do",
                      self.step, self.config.max_steps)
@@ -441,6 +506,31 @@ class Trainer:
             return TrainResult(self.step, self.best, resumed)
         self._loop()
         return TrainResult(self.step, self.best, resumed)
+
+    def _clean_interrupted_writes(self) -> None:
+        """Temp files of checkpoint writes that a kill interrupted (each a whole checkpoint)."""
+        removed = remove_stale_temps(self.exp_dir, "*.pt") + remove_stale_temps(
+            self.checkpoint_dir, "step-*.pt")
+        # The names earlier versions gave them: .step-0000200.pt.tmp<pid>
+        for legacy in [*self.exp_dir.glob(".*.pt.tmp[0-9]*"),
+                       *self.checkpoint_dir.glob(".step-*.pt.tmp[0-9]*")]:
+            legacy.unlink(missing_ok=True)
+            removed.append(legacy)
+        for path in removed:
+            log.info("removed %s, left by an interrupted checkpoint write", path)
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop ``log.jsonl`` rows after ``step`` (-1: all): the steps about to be replayed would
+        log them again, and the curves would double back."""
+        path = self.exp_dir / "log.jsonl"
+        if not path.is_file():
+            return
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if _log_step(line) <= step]
+        if len(kept) != len(lines):
+            write_text_atomic(path, "".join(kept))
+            log.info("%s: dropped %d row(s) after step %d, which this run replays",
+                     path, len(lines) - len(kept), step)
 
     def _loop(self) -> None:
         from tqdm import tqdm
@@ -471,6 +561,15 @@ class Trainer:
                 bar.set_postfix(loss=f"{last_logs['loss']:.3f}", audio_x=f"{rate:.1f}")
             self._after_step(last_logs, window)
         bar.close()
+
+
+def _log_step(line: str) -> float:
+    """The step of one ``log.jsonl`` row; a torn or foreign row counts as after every step."""
+    try:
+        step = json.loads(line).get("step")
+    except (json.JSONDecodeError, AttributeError):
+        return math.inf
+    return step if isinstance(step, int) else math.inf
 
 
 def _fmt(values: dict[str, float]) -> str:

@@ -217,3 +217,81 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(tmp_path):
     result = Trainer(resumed, config(max_steps=12), tmp_path / "b").fit()
     assert result.resumed_from == 5
     torch.testing.assert_close(weights(resumed.model), weights(straight.model), atol=1e-6, rtol=0)
+
+
+def _log_steps(exp, split):
+    rows = [json.loads(line) for line in (exp / "log.jsonl").read_text().splitlines()]
+    return [row["step"] for row in rows if row["split"] == split]
+
+
+def test_a_resume_logs_each_replayed_step_once(tmp_path):
+    """Killed after step 7 with the last checkpoint at 5: steps 6-7 are trained again, and their
+    rows replace the first run's instead of following them (curves never double back)."""
+    Trainer(ToyTask(), config(max_steps=7), tmp_path).fit()
+    (tmp_path / "checkpoints" / "step-0000007.pt").unlink()  # as if killed before that write
+    with (tmp_path / "log.jsonl").open("a") as log:
+        log.write('{"step": 7, "split": "tr')  # a row torn by the kill
+    Trainer(ToyTask(), config(max_steps=12), tmp_path).fit()
+    assert _log_steps(tmp_path, "train") == [2, 4, 6, 8, 10, 12]
+    assert _log_steps(tmp_path, "valid") == [4, 8, 12]
+
+
+def test_temp_files_of_an_interrupted_checkpoint_write_are_removed(tmp_path, caplog):
+    Trainer(ToyTask(), config(max_steps=5), tmp_path).fit()
+    leftovers = [tmp_path / "checkpoints" / ".step-0000010.pt.k3j2.tmp",
+                 tmp_path / "checkpoints" / ".step-0000010.pt.tmp4242",  # earlier versions' name
+                 tmp_path / ".best.pt.a8x.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half a checkpoint")
+    keep = tmp_path / ".notes.txt.tmp"
+    keep.write_text("not ours")
+    with caplog.at_level(logging.INFO, logger="speechattn.train"):
+        Trainer(ToyTask(), config(max_steps=10), tmp_path).fit()
+    assert not any(path.exists() for path in leftovers) and keep.exists()
+    assert "left by an interrupted checkpoint write" in caplog.text
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_older_one(tmp_path, caplog):
+    straight = ToyTask()
+    Trainer(straight, config(max_steps=10), tmp_path / "a").fit()
+    Trainer(ToyTask(), config(max_steps=10), tmp_path / "b").fit()
+    newest = tmp_path / "b" / "checkpoints" / "step-0000010.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])
+    resumed = ToyTask()
+    with caplog.at_level(logging.WARNING, logger="speechattn.train"):
+        result = Trainer(resumed, config(max_steps=10), tmp_path / "b").fit()
+    assert result.resumed_from == 5 and result.step == 10
+    assert "step-0000010.pt: not a loadable" in caplog.text and "resuming from" in caplog.text
+    assert newest.with_name("step-0000010.pt.damaged").read_bytes() != b""
+    torch.testing.assert_close(weights(resumed.model), weights(straight.model), atol=1e-6, rtol=0)
+
+
+def test_when_no_checkpoint_loads_the_resume_stops_and_keeps_them(tmp_path):
+    Trainer(ToyTask(), config(max_steps=10), tmp_path).fit()
+    for path in (tmp_path / "checkpoints").glob("step-*.pt"):
+        path.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"none of the 2 checkpoint\(s\) loads"):
+        Trainer(ToyTask(), config(max_steps=12), tmp_path).fit()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "step-0000005.pt", "step-0000010.pt"]
+
+
+def test_a_mismatched_checkpoint_names_the_keys_and_shapes(tmp_path):
+    Trainer(ToyTask(), config(max_steps=5), tmp_path).fit()
+    other = ToyTask()
+    other.model = nn.Sequential(nn.Linear(3, 8), nn.Dropout(0.3), nn.Tanh(), nn.Linear(8, 1),
+                                nn.Linear(1, 1))
+    with pytest.raises(ValueError) as error:
+        Trainer(other, config(max_steps=10), tmp_path).fit()
+    message = str(error.value)
+    assert "missing 4.weight, 4.bias" in message
+    assert "0.weight (16, 3) vs (8, 3)" in message and "3.weight (1, 16) vs (1, 8)" in message
+
+
+def test_a_refused_checkpoint_never_suggests_unsafe_loading(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Evil()}, path)
+    with pytest.raises(ValueError) as error:
+        load_checkpoint(path)
+    assert "not a plain tensor file" in str(error.value)
+    assert "weights_only" not in str(error.value)

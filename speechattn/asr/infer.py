@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from speechattn.asr.scoring import (
 from speechattn.asr.search import SearchConfig
 from speechattn.asr.wordlist import WordList
 from speechattn.data.manifest import atomic_write_text, read_manifest
+from speechattn.errors import run_command
 
 __all__ = ["audio_rows", "search_from_args", "run_decode", "build_parser", "main"]
 
@@ -196,10 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     stages = [s for s in STAGES if s in args.stages]
     if args.audio and "score" in stages:
         stages.remove("score")  # loose audio files have no reference to score against
-    try:
+    def body() -> None:
         for stage in stages:
             {"decode": _stage_decode, "score": _stage_score}[stage](args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"infer: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_command("infer", body)

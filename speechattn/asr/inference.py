@@ -27,11 +27,11 @@ from speechattn.asr.model import LAS
 from speechattn.asr.recipe import LM_FILE, ASRRecipeConfig, build_frontend, build_model
 from speechattn.asr.search import SearchConfig, decode
 from speechattn.asr.wordlist import WordList
-from speechattn.audio import GlobalCMVN, load_audio, resample
+from speechattn.audio import GlobalCMVN, as_waveform, check_sample_rate, load_audio, resample
 from speechattn.config import load_config
 from speechattn.data.batching import pad_sequence_batch
 from speechattn.text import Vocab
-from speechattn.train import load_checkpoint
+from speechattn.train import load_checkpoint, load_model_state
 
 __all__ = [
     "LoadedASR",
@@ -104,14 +104,10 @@ def load_asr(
     path = Path(checkpoint) if checkpoint is not None else find_checkpoint(exp_dir)
     state = load_checkpoint(path)["model"]
     model = build_model(config, vocab)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise ValueError(
-            f"{path}: weights do not fit the model in {config_path} and {exp_dir / 'vocab.json'} "
-            f"({first}); use the checkpoint of this experiment"
-        ) from None
+    load_model_state(
+        model, state, path, "use the checkpoint of this experiment",
+        f"weights do not fit the model in {config_path} and {exp_dir / 'vocab.json'}",
+    )  # fmt: skip
     lm_path = Path(lm) if lm is not None else exp_dir / LM_FILE
     if lm is not None and not lm_path.is_file():
         raise FileNotFoundError(f"{lm_path}: language model not found")
@@ -123,11 +119,14 @@ def _device(model: LAS) -> torch.device:
     return next(model.parameters()).device
 
 
-def _as_wave(item: Tensor | str | os.PathLike, sample_rate: int, input_rate: int | None) -> Tensor:
-    if isinstance(item, Tensor):
-        wave = item.float().reshape(-1) if item.dim() == 1 else item.float().mean(dim=0)  # (S,)
-        return resample(wave, input_rate or sample_rate, sample_rate)
-    return load_audio(item, sample_rate)[0]
+def _as_wave(item: object, sample_rate: int, input_rate: int | None) -> Tensor:
+    """(S,) at ``sample_rate`` from a file path, or from samples (array or tensor, integer PCM
+    scaled) at ``input_rate`` (None: already at ``sample_rate``)."""
+    if isinstance(item, str | os.PathLike):
+        return load_audio(item, sample_rate)[0]
+    wave = as_waveform(item)
+    rate = sample_rate if input_rate is None else check_sample_rate(input_rate)
+    return resample(wave, rate, sample_rate)
 
 
 @torch.no_grad()

@@ -33,7 +33,12 @@ from speechattn.asr.recipe import (
 from speechattn.asr.task import ASRTask
 from speechattn.audio import GlobalCMVN
 from speechattn.data.manifest import read_manifest
-from speechattn.experiment import run_train_command, start_experiment, train_parser
+from speechattn.experiment import (
+    hold_experiment,
+    run_train_command,
+    start_experiment,
+    train_parser,
+)
 from speechattn.text import Vocab
 from speechattn.train import Trainer, TrainResult
 
@@ -70,17 +75,18 @@ def train_asr(
     data_dir, exp_dir = Path(data_dir), Path(exp_dir)
     paths = check_data_dir(data_dir, config.data)
     lm_text = lm_text_path(config, data_dir)
-    start_experiment(config, exp_dir, _FIXED_SECTIONS, lambda: copy_data_files(data_dir, exp_dir))
-    lm_path = write_lm(config, paths["train"], Vocab.load(paths["vocab.json"]), exp_dir, lm_text)
-    if lm_path is not None:
-        source = "training transcripts" + (f" + {lm_text}" if lm_text else "")
-        log.info("character LM (order %d) of the %s -> %s", config.lm.order, source, lm_path)
-    torch.manual_seed(config.train.seed)  # the model's initial weights follow train.seed too
-    task = build_task(config, data_dir)
-    log.info("model: %.2fM parameters; %d training / %d validation utterances",
-             sum(p.numel() for p in task.model.parameters()) / 1e6,
-             len(task.train_set), len(task.valid_set))  # fmt: skip
-    return Trainer(task, config.train, exp_dir).fit()
+    with hold_experiment(exp_dir):
+        start_experiment(config, exp_dir, _FIXED_SECTIONS, lambda: copy_data_files(data_dir, exp_dir))
+        lm_path = write_lm(config, paths["train"], Vocab.load(paths["vocab.json"]), exp_dir, lm_text)
+        if lm_path is not None:
+            source = "training transcripts" + (f" + {lm_text}" if lm_text else "")
+            log.info("character LM (order %d) of the %s -> %s", config.lm.order, source, lm_path)
+        torch.manual_seed(config.train.seed)  # the model's initial weights follow train.seed too
+        task = build_task(config, data_dir)
+        log.info("model: %.2fM parameters; %d training / %d validation utterances",
+                 sum(p.numel() for p in task.model.parameters()) / 1e6,
+                 len(task.train_set), len(task.valid_set))  # fmt: skip
+        return Trainer(task, config.train, exp_dir).fit()
 
 
 def build_parser() -> argparse.ArgumentParser:

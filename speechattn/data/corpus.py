@@ -57,7 +57,6 @@ from tqdm import tqdm
 from speechattn.data.librispeech import LM_TEXT_NAME
 from speechattn.data.sentences import Sentence, generate_sentences
 from speechattn.data.synth import (
-    PARTIAL_TAG,
     RenderJob,
     SynthesisError,
     SynthesizerNotFoundError,
@@ -69,6 +68,8 @@ from speechattn.data.synth import (
     render,
     require_engines,
 )
+from speechattn.errors import run_command
+from speechattn.fileio import write_text_atomic
 
 __all__ = [
     "ASR_SAMPLE_RATE",
@@ -284,10 +285,7 @@ def _write_text(path: Path, text: str) -> bool:
     """Write ``text`` atomically unless the file already holds it; returns whether it wrote."""
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}{PARTIAL_TAG}{os.getpid()}.txt")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    write_text_atomic(path, text)
     return True
 
 
@@ -493,11 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        summary = build_corpus(args.out, args.size, args.seed, args.jobs, progress=not args.quiet)
-    except (SynthesizerNotFoundError, SynthesisError, CorpusError) as err:
-        print(f"speechattn corpus: error: {err}", file=sys.stderr)
-        return 1
+    return run_command("speechattn corpus", lambda: _build(args),
+                       (SynthesizerNotFoundError, SynthesisError))
+
+
+def _build(args: argparse.Namespace) -> int:
+    summary = build_corpus(args.out, args.size, args.seed, args.jobs, progress=not args.quiet)
     for split, info in summary["asr"]["splits"].items():
         voices = len(info["speakers"])
         hours = info["hours"]

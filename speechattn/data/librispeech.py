@@ -34,7 +34,6 @@ import argparse
 import logging
 import os
 import random
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,8 +47,9 @@ from tqdm import tqdm
 from speechattn.audio import FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, load_audio
 from speechattn.data.audio_check import AudioInfo, UnusableAudio, probe_audio
 from speechattn.data.download import DownloadError, download, extraction_stamp, safe_extract
-from speechattn.data.ljspeech import utf8_lines
-from speechattn.data.manifest import atomic_write_text, write_manifest
+from speechattn.data.manifest import atomic_write_text, utf8_lines, write_manifest
+from speechattn.errors import run_command
+from speechattn.fileio import atomic_write
 from speechattn.text import Vocab
 
 __all__ = [
@@ -396,22 +396,18 @@ def write_lm_text(source: str | Path, path: str | Path) -> int:
     """Copy ``source`` to ``path`` a line at a time, uppercased, spaces collapsed, empty lines left
     out (written under a temporary name, then renamed); returns the number of sentences."""
     source, path = Path(source), Path(path)
-    partial = path.with_name(f".{path.name}.partial")
     count = 0
     try:
-        with open(source, encoding="utf-8") as lines, open(partial, "w", encoding="utf-8") as out:
+        with open(source, encoding="utf-8") as lines, atomic_write(path, text=True) as out:
             for line in lines:
                 sentence = " ".join(line.upper().split())
                 if sentence:
                     out.write(sentence + "\n")
                     count += 1
+            if count == 0:
+                raise ValueError(f"{source}: no sentences in the LM text")
     except UnicodeDecodeError as err:
-        partial.unlink(missing_ok=True)
         raise ValueError(f"{source}: not UTF-8 text ({err})") from None
-    if count == 0:
-        partial.unlink()
-        raise ValueError(f"{source}: no sentences in the LM text")
-    os.replace(partial, path)
     return count
 
 
@@ -584,17 +580,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--download-dir only applies with --download")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    try:
-        summary = prepare_librispeech(
-            args.subsets, args.out, librispeech_dir=args.librispeech_dir,
-            download_dir=args.download_dir, jobs=args.jobs, lm_text=args.lm_text,
-            train_subsets=args.train_subsets,
-            mirror=args.mirror, cmvn_utterances=args.cmvn_utterances,
-            progress=not args.no_progress,
-        )
-    except (ValueError, FileNotFoundError, DownloadError) as error:
-        print(f"prepare: error: {error}", file=sys.stderr)
-        return 1
+    return run_command("prepare", lambda: _prepare(args), (DownloadError,))
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    summary = prepare_librispeech(
+        args.subsets, args.out, librispeech_dir=args.librispeech_dir,
+        download_dir=args.download_dir, jobs=args.jobs, lm_text=args.lm_text,
+        train_subsets=args.train_subsets,
+        mirror=args.mirror, cmvn_utterances=args.cmvn_utterances,
+        progress=not args.no_progress,
+    )
     for name, count in summary["utterances"].items():
         print(f"{name}: {summary['found'][name]} utterances found, {count} kept, "
               f"{summary['skipped'][name]} skipped")

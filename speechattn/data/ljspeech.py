@@ -6,19 +6,18 @@ Layout::
     LJSpeech-1.1/wavs/<id>.wav    # 22050 Hz mono 16-bit
 
 The TTS prepare step (mel caching) builds on :func:`scan_metadata`; this module only finds,
-downloads and reads the corpus. :func:`utf8_lines` is the line reader both corpus readers use
-(LibriSpeech's ``*.trans.txt`` too): a line that is not UTF-8 costs only itself, not the file.
+downloads and reads the corpus. Lines are read with :func:`speechattn.data.manifest.utf8_lines`,
+as LibriSpeech's ``*.trans.txt`` are: a line that is not UTF-8 costs only itself, not the file.
 """
 
 from __future__ import annotations
 
-import codecs
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from speechattn.data.download import download, safe_extract
+from speechattn.data.manifest import TextLine, utf8_lines
 
 __all__ = [
     "LJSPEECH_FOLDER",
@@ -27,12 +26,10 @@ __all__ = [
     "LJSPEECH_URL",
     "LJRow",
     "LJSkipped",
-    "TextLine",
     "download_ljspeech",
     "find_ljspeech_dir",
     "read_metadata",
     "scan_metadata",
-    "utf8_lines",
 ]
 
 logger = logging.getLogger(__name__)
@@ -74,37 +71,6 @@ class LJSkipped(NamedTuple):
         """``metadata.csv:<line>: <reason>``, or ``wavs/<id>.wav: <reason>`` when no line names it."""
         where = f"{_METADATA}:{self.line}" if self.line else f"{self.path.parent.name}/{self.path.name}"
         return f"{where}: {self.reason}"
-
-
-class TextLine(NamedTuple):
-    """One line of a text file, from :func:`utf8_lines`."""
-
-    number: int  # 1-based
-    text: str  # without the line end; bytes that are not UTF-8 appear as \xNN escapes
-    problem: str  # why the line is not usable text ("" when it is)
-
-
-def utf8_lines(path: Path) -> Iterator[TextLine]:
-    """The lines of ``path``, decoded one at a time so that one bad line costs only itself.
-
-    A UTF-8 byte-order mark at the start is dropped. A line that is not UTF-8 (Latin-1, UTF-16,
-    ...) or holds a NUL character comes with a ``problem`` naming the byte and the fix; its
-    ``text`` keeps the undecodable bytes as escapes, so that callers can still show its id.
-    """
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            raw = raw.rstrip(b"\r\n")
-            if number == 1:
-                raw = raw.removeprefix(codecs.BOM_UTF8)
-            try:
-                text, problem = raw.decode("utf-8"), ""
-            except UnicodeDecodeError as err:
-                text = raw.decode("utf-8", "backslashreplace")
-                problem = (f"not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start} "
-                           "of the line); re-save the file as UTF-8")
-            if not problem and "\x00" in text:
-                problem = "NUL characters in the line (UTF-16 text?); re-save the file as UTF-8"
-            yield TextLine(number, text, problem)
 
 
 def find_ljspeech_dir(root: str | Path) -> Path:

@@ -16,18 +16,22 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from speechattn.fileio import write_text_atomic
 
 __all__ = [
     "ManifestError",
     "read_log",
     "read_manifest",
     "read_text_lines",
+    "TextLine",
+    "utf8_lines",
     "write_manifest",
     "atomic_write_text",
 ]
@@ -105,6 +109,37 @@ def write_manifest(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any
     atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
+class TextLine(NamedTuple):
+    """One line of a text file, from :func:`utf8_lines`."""
+
+    number: int  # 1-based
+    text: str  # without the line end; bytes that are not UTF-8 appear as \xNN escapes
+    problem: str  # why the line is not usable text ("" when it is)
+
+
+def utf8_lines(path: Path) -> Iterator[TextLine]:
+    """The lines of ``path``, decoded one at a time so that one bad line costs only itself.
+
+    A UTF-8 byte-order mark at the start is dropped. A line that is not UTF-8 (Latin-1, UTF-16,
+    ...) or holds a NUL character comes with a ``problem`` naming the byte and the fix; its
+    ``text`` keeps the undecodable bytes as escapes, so that callers can still show its id.
+    """
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            raw = raw.rstrip(b"\r\n")
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            try:
+                text, problem = raw.decode("utf-8"), ""
+            except UnicodeDecodeError as err:
+                text = raw.decode("utf-8", "backslashreplace")
+                problem = (f"not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start} "
+                           "of the line); re-save the file as UTF-8")
+            if not problem and "\x00" in text:
+                problem = "NUL characters in the line (UTF-16 text?); re-save the file as UTF-8"
+            yield TextLine(number, text, problem)
+
+
 def read_text_lines(path: str | os.PathLike[str]) -> list[str]:
     """The lines of a UTF-8 text file; other encodings are a ``ValueError`` naming the byte."""
     path = Path(path)
@@ -115,22 +150,8 @@ def read_text_lines(path: str | os.PathLike[str]) -> list[str]:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``.
+    """Write ``text`` to ``path`` atomically (:func:`speechattn.fileio.write_text_atomic`).
 
     Readers see either the old file or the complete new one, never a partial write.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)

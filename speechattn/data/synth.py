@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from speechattn.fileio import TEMP_SUFFIX
+
 __all__ = [
     "ENGINES",
     "MAX_DURATION_S",
@@ -252,10 +254,12 @@ def render(job: RenderJob) -> int:
 
 
 def remove_partial_files(root: Path) -> int:
-    """Delete the temporary files a killed build left under ``root``; returns how many."""
+    """Delete the temporary files a killed build left under ``root`` (this module's, and
+    :func:`speechattn.fileio.atomic_write`'s); returns how many."""
     removed = 0
-    for path in root.rglob(f".*{PARTIAL_TAG}*"):
-        if path.is_file():
+    leftovers = [*root.rglob(f".*{PARTIAL_TAG}*"), *root.rglob(f".*{TEMP_SUFFIX}")]
+    for path in leftovers:
+        if path.is_file() and not path.is_symlink():
             path.unlink()
             removed += 1
     return removed

@@ -44,8 +44,6 @@ import json
 import logging
 import os
 import random
-import sys
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -58,8 +56,11 @@ from tqdm import tqdm
 
 from speechattn.audio import AudioError, FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, load_audio
 from speechattn.config import resolve_config
+from speechattn.data.download import DownloadError
 from speechattn.data.ljspeech import download_ljspeech, find_ljspeech_dir, scan_metadata
 from speechattn.data.manifest import atomic_write_text, read_text_lines, write_manifest
+from speechattn.errors import run_command
+from speechattn.fileio import atomic_write
 from speechattn.text import Vocab, normalize_tts
 
 __all__ = [
@@ -155,15 +156,9 @@ def _trim(wave: np.ndarray, config: PrepareConfig) -> np.ndarray:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    """Atomic: a temporary file in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomic (:func:`speechattn.fileio.atomic_write`)."""
+    with atomic_write(path) as handle:
+        np.save(handle, array)
 
 
 def _process(jobs: list[_Job], config: PrepareConfig) -> list[_Outcome]:
@@ -378,13 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    try:
-        config = resolve_config(PrepareConfig, None, args.overrides)
-        corpus = download_ljspeech(args.download_dir) if args.download else args.ljspeech_dir
-        summary = prepare_tts(corpus, args.out, config, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        print(f"prepare: error: {error}", file=sys.stderr)
-        return 1
+    return run_command("prepare", lambda: _prepare(args), (DownloadError,))
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    config = resolve_config(PrepareConfig, None, args.overrides)
+    corpus = download_ljspeech(args.download_dir) if args.download else args.ljspeech_dir
+    summary = prepare_tts(corpus, args.out, config, progress=not args.no_progress)
     counts = ", ".join(f"{split} {count}" for split, count in summary.counts.items())
     print(
         f"{summary.out_dir}: {summary.found} utterances found: {counts} kept, "

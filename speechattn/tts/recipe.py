@@ -26,7 +26,7 @@ from speechattn import experiment
 from speechattn.audio import GlobalCMVN
 from speechattn.config import load_config
 from speechattn.text import Vocab
-from speechattn.train import TrainConfig, load_checkpoint
+from speechattn.train import TrainConfig, load_checkpoint, load_model_state
 from speechattn.tts.data import TTSDataConfig
 from speechattn.tts.loss import TacotronLossConfig
 from speechattn.tts.model import Tacotron, TacotronConfig
@@ -112,12 +112,9 @@ def load_tts(
     path = Path(checkpoint) if checkpoint is not None else find_checkpoint(exp_dir)
     state = load_checkpoint(path)
     model = Tacotron(config.model, len(vocab))
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as error:
-        raise ValueError(
-            f"{path}: does not fit {exp_dir / 'config.yaml'} and {exp_dir / 'vocab.json'} "
-            f"({str(error).splitlines()[0]}); use the checkpoint trained with this experiment"
-        ) from None
+    load_model_state(
+        model, state["model"], path, "use the checkpoint trained with this experiment",
+        f"does not fit {exp_dir / 'config.yaml'} and {exp_dir / 'vocab.json'}",
+    )  # fmt: skip
     model.to(device).eval()
     return LoadedTTS(model, vocab, cmvn, config.data.features, config.synthesis, str(exp_dir))

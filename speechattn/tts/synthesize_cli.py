@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
-import yaml
-
-from speechattn.config import config_from_dict, config_to_dict
+from speechattn.config import config_from_dict, config_to_dict, merge_override, parse_override
+from speechattn.errors import run_command
 from speechattn.tts.recipe import load_tts
 from speechattn.tts.synthesize import SynthesisConfig, save_results, synthesize
-from speechattn.tts.text_input import TextInputError, read_text_file
+from speechattn.tts.text_input import read_text_file
 
 __all__ = ["build_parser", "main", "synthesis_overrides"]
 
@@ -33,19 +31,14 @@ def synthesis_overrides(base: SynthesisConfig, overrides: list[str]) -> Synthesi
     """``base`` with ``synthesis.key=value`` overrides applied; types and keys are checked."""
     values = config_to_dict(base)
     for item in overrides:
-        key, sep, raw = item.partition("=")
+        key, sep, _ = item.partition("=")
         if not sep or not key.startswith("synthesis."):
             raise ValueError(
                 f"override {item!r}: expected synthesis.key=value (only synthesis settings can "
                 "change at synthesis time)"
             )
-        *sections, leaf = key.removeprefix("synthesis.").split(".")
-        node = values
-        for section in sections:
-            node = node.setdefault(section, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"override {item!r}: {section!r} is not a section")
-        node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
+        key_path, value = parse_override(item)
+        merge_override(values, key_path[1:], value)
     try:
         return config_from_dict(SynthesisConfig, values, prefix="synthesis.")
     except ValueError as error:
@@ -68,15 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    try:
-        texts = [args.text] if args.text is not None else read_text_file(args.text_file)
-        tts = load_tts(args.exp, args.checkpoint, args.device)
-        config = synthesis_overrides(tts.config, args.overrides)
-        results = synthesize(tts, texts, config)
-        summary = save_results(results, args.out)
-    except (TextInputError, ValueError, FileNotFoundError) as error:
-        print(f"synthesize: error: {error}", file=sys.stderr)
-        return 1
+    return run_command("synthesize", lambda: _synthesize(args))
+
+
+def _synthesize(args: argparse.Namespace) -> int:
+    texts = [args.text] if args.text is not None else read_text_file(args.text_file)
+    tts = load_tts(args.exp, args.checkpoint, args.device)
+    config = synthesis_overrides(tts.config, args.overrides)
+    results = synthesize(tts, texts, config)
+    summary = save_results(results, args.out)
     for name, (_, _, _, info) in zip((f"utt-{i + 1:04d}" for i in range(len(results))), results):
         print(
             f"{name}: {info['duration_s']:.2f} s, {info['decoder_steps']} steps, {info['stop_reason']}, "

@@ -42,6 +42,8 @@ def _preview(text: str, width: int = 40) -> str:
 
 def clean_text(text: str, vocab: Vocab) -> str:
     """Normalized ``text`` restricted to characters in ``vocab``; raises if nothing speakable."""
+    if not isinstance(text, str):
+        raise TypeError(f"text: expected a str, got {type(text).__name__}")
     if not text.strip():
         raise TextInputError("empty text: give at least one word to synthesize")
     normalized = normalize_tts(text)

@@ -19,7 +19,12 @@ import os
 from pathlib import Path
 
 from speechattn.audio import GlobalCMVN
-from speechattn.experiment import run_train_command, start_experiment, train_parser
+from speechattn.experiment import (
+    hold_experiment,
+    run_train_command,
+    start_experiment,
+    train_parser,
+)
 from speechattn.text import Vocab
 from speechattn.train import Trainer, TrainResult
 from speechattn.tts.data import TTSDataset, check_features
@@ -56,15 +61,16 @@ def train_tts(
     """Save config, vocab, mel stats and features into ``exp_dir``, then train (or resume)."""
     data_dir, exp_dir = Path(data_dir), Path(exp_dir)
     check_data_dir(data_dir, config.data)
-    start_experiment(config, exp_dir, _FIXED_SECTIONS, lambda: copy_data_files(data_dir, exp_dir))
-    task = build_task(config, data_dir)
-    log.info(
-        "model: %.2fM parameters; %d training / %d validation utterances",
-        sum(p.numel() for p in task.model.parameters()) / 1e6,
-        len(task.train_set),
-        len(task.valid_set),
-    )
-    return Trainer(task, config.train, exp_dir).fit()
+    with hold_experiment(exp_dir):
+        start_experiment(config, exp_dir, _FIXED_SECTIONS, lambda: copy_data_files(data_dir, exp_dir))
+        task = build_task(config, data_dir)
+        log.info(
+            "model: %.2fM parameters; %d training / %d validation utterances",
+            sum(p.numel() for p in task.model.parameters()) / 1e6,
+            len(task.train_set),
+            len(task.valid_set),
+        )
+        return Trainer(task, config.train, exp_dir).fit()
 
 
 def build_parser() -> argparse.ArgumentParser:
