@@ -33,6 +33,7 @@ __all__ = [
     "ErrorRates",
     "alignment_measures",
     "error_rates",
+    "mean_measures",
     "utterance_errors",
 ]
 
@@ -229,3 +230,23 @@ def alignment_measures(
     monotonic = float((np.diff(peaks) >= 0).mean()) if steps > 1 else 1.0
     distance = np.abs(_positions(frames)[peaks] - _positions(steps))
     return AlignmentMeasures(focus, monotonic, float(1.0 - distance.mean()))
+
+
+def mean_measures(
+    measures: Sequence[AlignmentMeasures], weights: Sequence[float]
+) -> AlignmentMeasures:
+    """Weighted mean of several alignments' measures, e.g. the chunks of a long text weighted by
+    their decoder steps. A single alignment's measures come back exactly as they were.
+
+    >>> mean_measures([AlignmentMeasures(1.0, 1.0, 1.0), AlignmentMeasures(0.5, 0.0, 0.5)], [3, 1])
+    AlignmentMeasures(focus_rate=0.875, monotonicity=0.75, diagonality=0.875)
+    """
+    if not measures or len(measures) != len(weights):
+        raise ValueError(
+            f"mean_measures: {len(measures)} measures for {len(weights)} weights (need one each)"
+        )
+    total = float(sum(weights))
+    if not total > 0 or any(w < 0 for w in weights):
+        raise ValueError(f"mean_measures: weights must be >= 0 with a positive sum, got {weights}")
+    shares = [w / total for w in weights]  # exactly 1.0 for one item, so its values are kept
+    return AlignmentMeasures(*(sum(s * m[i] for s, m in zip(shares, measures)) for i in range(3)))

@@ -12,7 +12,6 @@ figure is kept alive in pyplot's registry (so nothing leaks and nothing needs cl
 from __future__ import annotations
 
 import os
-import tempfile
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,9 +21,11 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from speechattn.fileio import atomic_write
 from speechattn.metrics import AlignmentMeasures, alignment_measures
 
 __all__ = [
+    "MAX_ALIGNMENT_CELLS",
     "alignment_figure",
     "alignment_title",
     "curves_figure",
@@ -57,15 +58,8 @@ def _new_figure(width: float, height: float) -> Figure:
 def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
     """Write ``figure`` to ``path`` as PNG: a temporary name first, then an atomic rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        figure.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        figure.savefig(handle, format="png")
     return path
 
 
@@ -80,18 +74,47 @@ def figure_to_array(figure: Figure) -> np.ndarray:
 # Alignment
 # --------------------------------------------------------------------------------------------
 
+# Rows and columns of an alignment image at most: a figure has fewer pixels than this anyway, and
+# the attention of a long text (tens of thousands of steps) must not need an image its size.
+MAX_ALIGNMENT_CELLS = 1000
+
+
+def _bounded(matrix: np.ndarray) -> tuple[np.ndarray, tuple[float, ...] | None, str]:
+    """The image of ``matrix`` (U, T): itself, or at most :data:`MAX_ALIGNMENT_CELLS` a side with
+    each cell the maximum of a block (so a thin attention path stays visible). Also returns the
+    ``imshow`` extent that keeps the axes in steps and frames, and a note for the title."""
+    blocks = [-(-n // MAX_ALIGNMENT_CELLS) for n in matrix.shape]  # rows, columns; ceil division
+    if blocks == [1, 1]:
+        return matrix, None, ""
+    shown = matrix
+    for axis, size in enumerate(blocks):
+        if size > 1:
+            shown = np.maximum.reduceat(shown, np.arange(0, shown.shape[axis], size), axis=axis)
+    extent = (-0.5, shown.shape[1] * blocks[1] - 0.5, -0.5, shown.shape[0] * blocks[0] - 0.5)
+    note = (
+        f"{matrix.shape[0]} x {matrix.shape[1]} shown as the maxima of blocks of {blocks[0]} "
+        f"steps x {blocks[1]} frames"
+    )
+    return shown, extent, note
+
 
 def alignment_title(
-    transcript: str | None = None, measures: AlignmentMeasures | None = None, width: int = 70
+    transcript: str | None = None,
+    measures: AlignmentMeasures | None = None,
+    width: int = 70,
+    max_lines: int = 6,
 ) -> str:
     """Title text: ``transcript`` wrapped to ``width`` characters, then the measures on a line.
+
+    A transcript longer than ``max_lines`` lines is cut there and ends in ``[...]`` (a long text's
+    title would otherwise leave no room for the plot).
 
     >>> print(alignment_title("the quick brown fox", AlignmentMeasures(0.5, 1.0, 0.25), width=10))
     the quick
     brown fox
     focus 0.500  monotonic 1.000  diagonal 0.250
     """
-    lines = textwrap.wrap(transcript, width) if transcript else []
+    lines = textwrap.wrap(transcript, width, max_lines=max_lines) if transcript else []
     if measures is not None:
         lines.append(str(measures))
     return "\n".join(lines)
@@ -105,18 +128,22 @@ def alignment_figure(
     """Heatmap of attention weights ``att`` (U, T): encoder frames across, decoder steps up.
 
     ``title`` is typically the transcript; ``measures=True`` computes the alignment measures of
-    ``att`` and adds them under it.
+    ``att`` and adds them under it. A matrix over :data:`MAX_ALIGNMENT_CELLS` rows or columns is
+    shown max-pooled over blocks (the title says so), its axes still counting steps and frames.
     """
     matrix = _matrix(att, "alignment_figure", "(U, T) attention")
     if measures is True:
         measures = alignment_measures(matrix)
+    shown, extent, note = _bounded(matrix)
     figure = _new_figure(7.0, 5.0)
     axes = figure.add_subplot()
-    image = axes.imshow(matrix, origin="lower", aspect="auto", interpolation="none", cmap="viridis")
+    image = axes.imshow(
+        shown, origin="lower", aspect="auto", interpolation="none", cmap="viridis", extent=extent
+    )
     figure.colorbar(image, ax=axes, label="attention weight")
     axes.set_xlabel("encoder frames")
     axes.set_ylabel("decoder steps")
-    text = alignment_title(title, measures or None)
+    text = "\n".join(line for line in (alignment_title(title, measures or None), note) if line)
     if text:
         axes.set_title(text, fontsize=9)
     return figure

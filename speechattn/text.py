@@ -275,7 +275,12 @@ def ordinal_to_words(n: int) -> str:
     >>> ordinal_to_words(40)
     'fortieth'
     """
-    *head, last = number_to_words(n).split()
+    return _ordinal_of(number_to_words(n))
+
+
+def _ordinal_of(cardinal: str) -> str:
+    """The ordinal of a number given in words: "twenty three" -> "twenty third"."""
+    *head, last = cardinal.split()
     if last in _IRREGULAR_ORDINALS:
         last = _IRREGULAR_ORDINALS[last]
     elif last.endswith("y"):
@@ -303,12 +308,33 @@ def year_to_words(year: int) -> str:
 
 def _is_year(token: str) -> bool:
     """Four plain digits read as a year: 1100-1999 and 2010-2099 (2000-2009 read as numbers)."""
+    if len(token) != 4:
+        return False  # before int(): a token may be far too long for it
     value = int(token)
-    return len(token) == 4 and (1100 <= value <= 1999 or 2010 <= value <= 2099)
+    return 1100 <= value <= 1999 or 2010 <= value <= 2099
 
 
 def _digits_to_words(digits: str) -> str:
     return " ".join(_ONES[int(d)] for d in digits)
+
+
+_DIGIT_BY_DIGIT = len(str(10**15))  # this many digits and more: read digit by digit
+
+
+def _cardinal_words(digits: str) -> str:
+    """``number_to_words(int(digits))`` for a string of digits of any length.
+
+    Long strings never go through ``int()``, which refuses more than 4,300 digits; like
+    :func:`number_to_words` they are read digit by digit, leading zeros dropped.
+    """
+    if len(digits) >= _DIGIT_BY_DIGIT:
+        start = 0
+        while start < len(digits) - 1 and unicodedata.digit(digits[start]) == 0:
+            start += 1  # re's \d (and int()) also take non-ASCII digits, such as Arabic-Indic ones
+        digits = digits[start:]
+    if len(digits) >= _DIGIT_BY_DIGIT:
+        return _digits_to_words(digits)
+    return number_to_words(int(digits))
 
 
 _GROUPED = re.compile(r"\b\d{1,3}(?:,\d{3})+\b")
@@ -320,10 +346,10 @@ _INTEGER = re.compile(r"\d+")
 
 
 def _money_words(match: re.Match) -> str:
-    dollars, cents = int(match.group(1)), int(match.group(2) or 0)
+    dollars, cents = _cardinal_words(match.group(1)), int(match.group(2) or 0)
     parts = []
-    if dollars or not cents:
-        parts.append(f"{number_to_words(dollars)} dollar{'' if dollars == 1 else 's'}")
+    if dollars != "zero" or not cents:
+        parts.append(f"{dollars} dollar{'' if dollars == 'one' else 's'}")
     if cents:
         parts.append(f"{number_to_words(cents)} cent{'' if cents == 1 else 's'}")
     return " ".join(parts)
@@ -334,7 +360,7 @@ def _integer_words(token: str, read_years: bool) -> str:
         return year_to_words(int(token))
     if len(token) > 1 and token.startswith("0"):
         return _digits_to_words(token)  # codes such as 007 are read digit by digit
-    return number_to_words(int(token))
+    return _cardinal_words(token)
 
 
 def _expand_numbers(text: str, read_years: bool) -> str:
@@ -342,9 +368,9 @@ def _expand_numbers(text: str, read_years: bool) -> str:
     text = _GROUPED.sub(lambda m: m.group(0).replace(",", ""), text)
     text = _PERCENT.sub(r"\1 percent", text)
     text = _MONEY.sub(_money_words, text)
-    text = _ORDINAL.sub(lambda m: ordinal_to_words(int(m.group(1))), text)
+    text = _ORDINAL.sub(lambda m: _ordinal_of(_cardinal_words(m.group(1))), text)
     text = _DECIMAL.sub(
-        lambda m: f"{number_to_words(int(m.group(1)))} point {_digits_to_words(m.group(2))}", text
+        lambda m: f"{_cardinal_words(m.group(1))} point {_digits_to_words(m.group(2))}", text
     )
     return _INTEGER.sub(lambda m: _padded(m, _integer_words(m.group(0), read_years)), text)
 

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from speechattn.metrics import AlignmentMeasures, alignment_measures, error_rates, utterance_errors
+from speechattn.metrics import (
+    AlignmentMeasures,
+    alignment_measures,
+    error_rates,
+    mean_measures,
+    utterance_errors,
+)
 
 # ---- error rates ---------------------------------------------------------------------------
 
@@ -140,3 +146,21 @@ def test_alignment_measures_rejects_bad_input():
         alignment_measures(np.array([[np.nan, 1.0]]))
     with pytest.raises(ValueError, match="leave nothing"):
         alignment_measures(np.eye(3), decoder_length=0)
+
+
+def test_mean_measures_weights_and_keeps_a_single_one_exactly():
+    first, second = AlignmentMeasures(0.9, 1.0, 0.7), AlignmentMeasures(0.3, 0.5, 0.1)
+    got = mean_measures([first, second], [30, 10])
+    assert got == pytest.approx((0.75, 0.875, 0.55), abs=1e-12)
+    odd = AlignmentMeasures(0.1, 0.7, 1 / 3)  # values a weighted sum could round
+    assert mean_measures([odd], [7]) == odd
+    assert mean_measures([first, second], [1, 0]) == first
+    # The measures of a block of chunks, weighted by steps, are those of the chunks' rows pooled
+    # for the focus rate (a mean over rows).
+    chunks = [np.eye(4), np.full((2, 3), 1 / 3)]
+    pooled = mean_measures([alignment_measures(c) for c in chunks], [4, 2])
+    assert pooled.focus_rate == pytest.approx((4 * 1.0 + 2 / 3) / 6, abs=1e-12)
+    with pytest.raises(ValueError, match="2 measures for 1 weights"):
+        mean_measures([first, second], [1])
+    with pytest.raises(ValueError, match="positive sum"):
+        mean_measures([first], [0])

@@ -8,6 +8,7 @@ import torch
 
 from speechattn.metrics import AlignmentMeasures
 from speechattn.plot import (
+    MAX_ALIGNMENT_CELLS,
     alignment_figure,
     alignment_title,
     curves_figure,
@@ -29,6 +30,9 @@ def test_alignment_title_wraps_and_adds_measures():
     assert title == "a b c\nd e f\nfocus 0.250  monotonic 1.000  diagonal 0.875"
     assert alignment_title("hi") == "hi"
     assert alignment_title() == ""
+    lines = alignment_title("word " * 4000, AlignmentMeasures(1.0, 1.0, 1.0), width=20).split("\n")
+    assert len(lines) == 6 + 1 and lines[-2] == "word word word [...]"  # a long text's title is cut
+    assert lines[-1] == "focus 1.000  monotonic 1.000  diagonal 1.000"
 
 
 def test_plot_alignment_png(tmp_path):
@@ -46,6 +50,28 @@ def test_alignment_figure_labels_title_and_origin():
     assert axes.images[0].origin == "lower"
     assert len(figure.axes) == 2  # the heatmap and its colorbar
     assert alignment_figure(np.eye(3)).axes[0].get_title() == ""
+
+
+def test_long_alignment_is_drawn_max_pooled_from_a_bounded_image(tmp_path):
+    """A long text's attention (tens of thousands of steps) must not need an image its size."""
+    att = np.random.default_rng(0).random((4321, 1001), dtype=np.float32)
+    axes = alignment_figure(att, title="long").axes[0]
+    shown = axes.images[0].get_array()
+    assert MAX_ALIGNMENT_CELLS == 1000 and shown.shape == (865, 501)  # blocks of 5 x 2
+    padded = np.full((865 * 5, 501 * 2), -np.inf, dtype=np.float32)
+    padded[:4321, :1001] = att
+    np.testing.assert_array_equal(shown, padded.reshape(865, 5, 501, 2).max(axis=(1, 3)))
+    assert axes.images[0].get_extent() == [-0.5, 1001.5, -0.5, 4324.5]  # in steps and frames
+    note = "4321 x 1001 shown as the maxima of blocks of 5 steps x 2 frames"
+    assert axes.get_title() == f"long\n{note}"
+    assert _read_png(plot_alignment(att, tmp_path / "long.png")).shape == (500, 700, 4)
+    path = np.zeros((3000, 40))
+    path[np.arange(3000), np.arange(3000) * 40 // 3000] = 1.0  # one-hot steps along the diagonal
+    tall = alignment_figure(path, measures=True).axes[0]
+    assert tall.images[0].get_array().shape == (1000, 40) and tall.images[0].get_array().min() == 0
+    assert tall.images[0].get_array().max(axis=1).tolist() == [1.0] * 1000  # the path stays
+    *_, measures, note = tall.get_title().split("\n")  # measures of the whole matrix, then the note
+    assert measures.startswith("focus 1.000") and note.startswith("3000 x 40 shown as the maxima")
 
 
 def test_plot_mel_png(tmp_path):

@@ -235,3 +235,43 @@ def test_normalize_tts_table(raw, expected):
 
 def test_normalize_tts_years_optional():
     assert normalize_tts("in 1984", read_years=False) == "in one thousand nine hundred eighty four"
+
+
+DIGIT_NAMES = "zero one two three four five six seven eight nine".split()
+
+
+def test_numbers_over_the_int_conversion_limit_are_read_digit_by_digit():
+    """int() refuses strings of more than 4,300 digits; such numbers are still spelled out."""
+    digits = "1234567890" * 500  # 5,000 digits
+    spelled = " ".join(DIGIT_NAMES[int(d)] for d in digits)
+    text = normalize_tts(f"Call {digits} now.")
+    assert text == f"call {spelled} now."
+    assert len(text.split()) == 5_002
+    assert normalize_tts(f"${digits}.50") == f"{spelled} dollars fifty cents"
+    assert normalize_tts(f"the {digits}th") == f"the {spelled[: -len('zero')]}zeroth"
+    assert normalize_tts(f"{digits}.25 or {digits}%") == (
+        f"{spelled} point two five or {spelled} percent"
+    )
+    assert normalize_tts(f"{'0' * 10}{digits}st") == f"{spelled[: -len('zero')]}zeroth"
+    assert normalize_asr(f"{digits} cats") == f"{spelled} cats".upper()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            "999999999999999 x",
+            "nine hundred ninety nine trillion nine hundred ninety nine billion nine hundred "
+            "ninety nine million nine hundred ninety nine thousand nine hundred ninety nine x",
+        ),
+        ("1000000000000000", "one" + " zero" * 15),
+        ("$0000000000000001234", "one thousand two hundred thirty four dollars"),
+        ("$0000000000000000001.00", "one dollar"),
+        ("000000000000000000021st", "twenty first"),
+        ("0000000000000000007.5", "seven point five"),
+    ],
+)
+def test_long_digit_strings_read_as_before(raw, expected):
+    """Near 10**15, the switch to digit by digit, and leading zeros before money, ordinals and
+    decimals (dropped, as int() dropped them)."""
+    assert normalize_tts(raw) == expected

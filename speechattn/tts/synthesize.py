@@ -6,11 +6,19 @@ Shapes: B batch, T characters, U decoder steps, F mel frames, M mel bins, S samp
 >>> (wave, sample_rate, alignment, info), = synthesize(tts, ["Hello there."])   # doctest: +SKIP
 
 Each result is a :class:`SynthesisResult` (unpacks as ``(waveform, sample_rate, alignment, info)``):
-``waveform`` (S,) float32, ``alignment`` (U, T) attention of the utterance (block-diagonal over
-the chunks when a long text was split), ``info`` a JSON-ready dict: text, normalized chunks,
-duration, decoder steps, stop reason (``"stop_token"`` or ``"max_decoder_steps"``), focus rate,
-monotonicity, diagonality, model / vocoder seconds and real-time factors. Seconds of a batch are
-shared among its items in proportion to their decoder steps.
+``waveform`` (S,) float32, ``alignment`` the attention of the utterance, ``info`` a JSON-ready
+dict: text, normalized chunks, duration, decoder steps (also per chunk), stop reason
+(``"stop_token"`` or ``"max_decoder_steps"``), focus rate, monotonicity, diagonality, model /
+vocoder seconds and real-time factors. Seconds of a batch are shared among its items in proportion
+to their decoder steps.
+
+A text that fits in one chunk has its plain (U, T) ``alignment``. A long text split into chunks
+(T_i characters and EOS, U_i decoder steps each) has the chunks' alignments one above the other,
+``(sum U_i, max T_i)`` with each chunk's rows starting at its own first character, so memory grows
+with the length of the text, not with its square (a block-diagonal matrix would be
+``sum U_i x sum T_i``: gigabytes for a few thousand characters). ``result.alignments`` gives the
+chunks' (U_i, T_i) views; the alignment measures are those of the chunks, weighted by their decoder
+steps.
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 from speechattn.audio import FeatureConfig, GlobalCMVN, GriffinLimVocoder, save_audio
-from speechattn.metrics import alignment_measures
+from speechattn.fileio import write_text_atomic
+from speechattn.metrics import alignment_measures, mean_measures
 from speechattn.plot import plot_alignment
 from speechattn.text import Vocab
 from speechattn.tts.inference import InferenceConfig, infer
@@ -85,10 +94,21 @@ class LoadedTTS:
 
 
 class SynthesisResult(NamedTuple):
-    waveform: Tensor
+    """One utterance; see the module docstring (``alignment`` is (U, T), or stacked chunks)."""
+
+    waveform: Tensor  # (S,)
     sample_rate: int
-    alignment: Tensor
+    alignment: Tensor  # (sum U_i, max T_i)
     info: dict[str, Any]
+
+    @property
+    def alignments(self) -> list[Tensor]:
+        """The (U_i, T_i) attention of each chunk: views of ``alignment``, in text order."""
+        views, first = [], 0
+        for steps, chunk in zip(self.info["chunk_steps"], self.info["normalized"]):
+            views.append(self.alignment[first : first + steps, : len(chunk) + 1])  # + EOS
+            first += steps
+        return views
 
 
 def build_vocoder(features: FeatureConfig, config: VocoderConfig) -> GriffinLimVocoder:
@@ -169,11 +189,24 @@ def _vocode(
     return torch.cat(waves), time.perf_counter() - start
 
 
+def _stack(alignments: list[Tensor]) -> Tensor:
+    """(U_i, T_i) per chunk -> (sum U_i, max T_i), zero beyond each chunk's T_i."""
+    rows = sum(a.shape[0] for a in alignments)
+    stacked = alignments[0].new_zeros(rows, max(a.shape[1] for a in alignments))
+    first = 0
+    for alignment in alignments:
+        steps, chars = alignment.shape
+        stacked[first : first + steps, :chars] = alignment
+        first += steps
+    return stacked
+
+
 def _result(
     text: str, chunks: list[str], parts: list[_Chunk], wave: Tensor, vocoder_s: float, rate: int
 ) -> SynthesisResult:
-    alignment = torch.block_diag(*(p.alignment for p in parts))  # (sum U, sum T)
-    measures = alignment_measures(alignment)
+    measures = mean_measures(
+        [alignment_measures(p.alignment) for p in parts], [p.steps for p in parts]
+    )
     duration = wave.numel() / rate
     model_s = sum(p.model_seconds for p in parts)
     capped = any(p.reached_cap for p in parts)
@@ -183,6 +216,7 @@ def _result(
         "chunks": len(chunks),
         "duration_s": round(duration, 4),
         "decoder_steps": sum(p.steps for p in parts),
+        "chunk_steps": [p.steps for p in parts],
         "mel_frames": sum(p.mel.shape[0] for p in parts),
         "stop_reason": "max_decoder_steps" if capped else "stop_token",
         "focus_rate": round(measures.focus_rate, 4),
@@ -194,7 +228,7 @@ def _result(
         "rtf_vocoder": round(vocoder_s / duration, 4),
         "rtf": round((model_s + vocoder_s) / duration, 4),
     }
-    return SynthesisResult(wave, rate, alignment, info)
+    return SynthesisResult(wave, rate, _stack([p.alignment for p in parts]), info)
 
 
 def synthesize(
@@ -251,6 +285,8 @@ def save_results(
             f"{name}: focus rate {info['focus_rate']:.3f}, monotonicity {info['monotonicity']:.3f}"
             f" ({info['stop_reason']})"
         )
+        if info["chunks"] > 1:
+            title += f"; {info['chunks']} chunks stacked, each from its first character"
         plot_alignment(alignment, out_dir / f"{name}.png", title=title)
         items.append({"name": name, "wav": f"{name}.wav", "alignment": f"{name}.png", **info})
     total_audio = sum(item["duration_s"] for item in items)
@@ -261,8 +297,4 @@ def save_results(
         "rtf": round(total_time / max(total_audio, 1e-9), 4),
         "reached_cap": [item["name"] for item in items if item["stop_reason"] != "stop_token"],
     }
-    path = out_dir / "summary.json"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
