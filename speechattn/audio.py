@@ -436,7 +436,6 @@ class GlobalCMVN(nn.Module):
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``{"format", "mean", "std"}`` JSON atomically and return the path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         record = {"format": "speechattn-cmvn", "mean": self.mean.tolist(), "std": self.std.tolist()}
         write_text_atomic(path, json.dumps(record))
         return path

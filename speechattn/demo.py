@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from speechattn.fileio import ensure_folder
+
 __all__ = ["DemoContext", "STAGES", "MODES", "build_parser", "main", "run_demo"]
 
 log = logging.getLogger(__name__)
@@ -162,7 +164,7 @@ def run_demo(ctx: DemoContext, start: str | None = None, stop: str | None = None
         log.info("stage %s: running", name)
         began = time.perf_counter()
         STAGES[name](ctx)
-        stamp.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(stamp.parent)
         stamp.write_text(json.dumps({"seconds": round(time.perf_counter() - began, 1)}) + "\n")
         ran.append(name)
     return ran

@@ -36,9 +36,14 @@ def run_command(
     prog: str, body: Callable[[], int | None], expected: tuple[type[BaseException], ...] = ()
 ) -> int:
     """Run ``body``; its return value (None counts as 0) is the exit code, and an expected
-    failure (:data:`EXPECTED_ERRORS` plus ``expected``) is one line on stderr and exit code 1."""
+    failure (:data:`EXPECTED_ERRORS` plus ``expected``) is one line on stderr and exit code 1.
+
+    The line starts with ``prog``, or with the subcommand's name (``speechattn score``) when
+    :func:`speechattn.cli.command_name` set it, as for argparse's own errors.
+    """
     try:
         return int(body() or 0)
     except (*EXPECTED_ERRORS, *expected) as error:
-        print(f"{prog}: error: {describe(error)}", file=sys.stderr)
+        name = sys.argv[0] if sys.argv and sys.argv[0].startswith("speechattn ") else prog
+        print(f"{name}: error: {describe(error)}", file=sys.stderr)
         return 1

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from speechattn.config import config_to_dict, load_config, resolve_config, save_config
 from speechattn.errors import run_command
-from speechattn.fileio import hold_folder
+from speechattn.fileio import ensure_folder, hold_folder
 
 __all__ = [
     "check_data_dir",
@@ -54,7 +54,7 @@ def check_data_dir(
 
 def copy_data_files(data_dir: Path, exp_dir: Path, files: Sequence[str]) -> None:
     """Copy ``files`` from ``data_dir`` into the experiment, refusing to swap them silently."""
-    exp_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(exp_dir)
     for name in files:
         source, target = data_dir / name, exp_dir / name
         if target.is_file() and target.read_bytes() != source.read_bytes():

@@ -184,7 +184,6 @@ class Vocab:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the vocabulary as JSON (atomically) and return the path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n")
         return path
 

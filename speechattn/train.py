@@ -36,7 +36,13 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from speechattn.data.batching import BucketBatchSampler
-from speechattn.fileio import atomic_write, hold_folder, remove_stale_temps, write_text_atomic
+from speechattn.fileio import (
+    atomic_write,
+    ensure_folder,
+    hold_folder,
+    remove_stale_temps,
+    write_text_atomic,
+)
 
 __all__ = [
     "TrainConfig",
@@ -482,7 +488,7 @@ class Trainer:
 
         The main process holds ``exp_dir`` (:func:`speechattn.fileio.hold_folder`) for the whole
         run: a second training on the same folder is refused, naming this one's pid."""
-        self.exp_dir.mkdir(parents=True, exist_ok=True)
+        ensure_folder(self.exp_dir)
         with hold_folder(self.exp_dir, "training") if self.is_main else contextlib.nullcontext():
             if self.is_main:
                 self._clean_interrupted_writes()

@@ -278,3 +278,16 @@ def test_transcribe_reports_bad_files_and_goes_on_with_the_rest(tmp_path, capsys
     assert [line.split(": error: ")[1].split(":")[0] for line in errors[:3]] == [
         str(tmp_path / "missing.wav"), str(empty), str(tmp_path)]
     assert errors[3] == "speechattn transcribe: 3 of 5 file(s) failed"
+
+
+def test_decoding_into_a_path_under_a_regular_file_is_one_line(tmp_path, capsys):
+    exp = make_exp(tmp_path / "exp")
+    sf.write(tmp_path / "a.wav", SECOND, RATE)
+    regular = tmp_path / "notes.txt"
+    regular.write_text("keep me")
+    code = cli(["score", "--exp", str(exp), "--audio", str(tmp_path / "a.wav"),
+                "--out", str(regular / "decode"), "--no-progress"])
+    assert code == 1
+    assert _one_line_error(capsys, "speechattn score").endswith(
+        f"{regular}: exists and is not a folder")
+    assert regular.read_text() == "keep me"

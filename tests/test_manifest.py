@@ -70,3 +70,17 @@ def test_atomic_write_gives_the_usual_file_mode(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644  # not mkstemp's 0600
+
+
+def test_read_json_names_the_file_line_and_column(tmp_path):
+    from speechattn.data.manifest import read_json
+
+    path = tmp_path / "features.json"
+    path.write_text('{"a": 1,\n "b": }\n')
+    with pytest.raises(ValueError, match=r"features.json: not valid JSON \(line 2, column 7: "):
+        read_json(path)
+    path.write_bytes(b'{"a": "\xe9"}')
+    with pytest.raises(ValueError, match=r"features.json: not UTF-8 text \(byte 7\)"):
+        read_json(path)
+    path.write_text('{"a": [1, 2]}')
+    assert read_json(path) == {"a": [1, 2]}

@@ -38,6 +38,7 @@ from speechattn.asr.search import SearchConfig
 from speechattn.asr.wordlist import WordList
 from speechattn.data.manifest import atomic_write_text, read_manifest
 from speechattn.errors import run_command
+from speechattn.fileio import ensure_folder
 
 __all__ = ["audio_rows", "search_from_args", "run_decode", "build_parser", "main"]
 
@@ -80,7 +81,7 @@ def run_decode(
     words: WordList | None = None,
 ) -> dict[str, Any]:
     """Decode ``rows`` into ``out_dir`` (hyp.txt, hyps.jsonl, decode.json, alignment PNGs)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_dir)
     dataset = ASRDataset(rows, asr.vocab, asr.frontend, name, cache=False)
     to_plot = {row["id"] for row in dataset.rows[:plot]}
     by_id: dict[str, dict[str, Any]] = {}

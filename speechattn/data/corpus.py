@@ -69,7 +69,7 @@ from speechattn.data.synth import (
     require_engines,
 )
 from speechattn.errors import run_command
-from speechattn.fileio import write_text_atomic
+from speechattn.fileio import ensure_folder, write_text_atomic
 
 __all__ = [
     "ASR_SAMPLE_RATE",
@@ -447,7 +447,7 @@ def build_corpus(
     corpus_json = root / "corpus.json"
     if _check_request(corpus_json, request) and _is_complete(plan, root):
         return json.loads(corpus_json.read_text(encoding="utf-8"))
-    root.mkdir(parents=True, exist_ok=True)
+    ensure_folder(root)
     if not _check_request(root / _REQUEST_FILE, request):
         _write_text(root / _REQUEST_FILE, json.dumps(request) + "\n")
     remove_partial_files(root)

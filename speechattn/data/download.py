@@ -32,6 +32,8 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
+from speechattn.fileio import ensure_folder
+
 __all__ = [
     "ChecksumError",
     "DownloadError",
@@ -122,7 +124,7 @@ def download(
             return dest
         bad = _move_aside(dest)
         logger.warning("%s: digest mismatch, moved to %s and downloading again", dest, bad)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(dest.parent)
     part = dest.with_name(dest.name + ".part")
     digest = _fetch_with_retries(url, part, algorithm, progress, retries, timeout)
     if checksum is not None and digest != checksum:
@@ -249,7 +251,7 @@ def safe_extract(archive: str | os.PathLike[str], target_dir: str | os.PathLike[
     if stamp.exists():
         logger.info("%s: already extracted into %s", archive, target)
         return target
-    target.mkdir(parents=True, exist_ok=True)
+    ensure_folder(target)
     staging = target / f".{archive.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)  # left over from a killed run
     try:

@@ -49,7 +49,7 @@ from speechattn.data.audio_check import AudioInfo, UnusableAudio, probe_audio
 from speechattn.data.download import DownloadError, download, extraction_stamp, safe_extract
 from speechattn.data.manifest import atomic_write_text, utf8_lines, write_manifest
 from speechattn.errors import run_command
-from speechattn.fileio import atomic_write
+from speechattn.fileio import atomic_write, ensure_folder
 from speechattn.text import Vocab
 
 __all__ = [
@@ -456,7 +456,7 @@ def prepare_librispeech(
     subsets = list(dict.fromkeys(subsets))
     train = _resolve_train_subsets(subsets, train_subsets)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_dir)
     corpus = Path(librispeech_dir) if librispeech_dir is not None else None
     split_dirs = _locate_splits(subsets, corpus, Path(download_dir or out_dir / "download"),
                                 mirror, progress)

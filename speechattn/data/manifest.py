@@ -29,6 +29,7 @@ __all__ = [
     "ManifestError",
     "read_log",
     "read_manifest",
+    "read_json",
     "read_text_lines",
     "TextLine",
     "utf8_lines",
@@ -138,6 +139,19 @@ def utf8_lines(path: Path) -> Iterator[TextLine]:
             if not problem and "\x00" in text:
                 problem = "NUL characters in the line (UTF-16 text?); re-save the file as UTF-8"
             yield TextLine(number, text, problem)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """The JSON value in ``path``; text that is not UTF-8 or not JSON is a ``ValueError`` naming
+    the file (and the line and column)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: "
+                         f"{err.msg}); re-create the file") from None
 
 
 def read_text_lines(path: str | os.PathLike[str]) -> list[str]:

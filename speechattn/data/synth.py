@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from speechattn.fileio import TEMP_SUFFIX
+from speechattn.fileio import TEMP_SUFFIX, ensure_folder
 
 __all__ = [
     "ENGINES",
@@ -227,7 +227,7 @@ def _partial_path(path: Path, tag: str) -> Path:
 def render(job: RenderJob) -> int:
     """Synthesize, clean up and atomically write one file; returns its length in samples."""
     out_path = Path(job.out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_path.parent)
     raw_wav, partial = _partial_path(out_path, "raw.wav"), _partial_path(out_path, "part")
     try:
         synthesize(job.voice, job.text, raw_wav, job.speed)

@@ -10,7 +10,6 @@ last position to settle on while the stop token fires.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,7 +20,7 @@ from torch import Tensor
 
 from speechattn.audio import FeatureConfig, GlobalCMVN
 from speechattn.data.batching import pad_sequence_batch
-from speechattn.data.manifest import read_manifest
+from speechattn.data.manifest import read_json, read_manifest
 from speechattn.text import Vocab
 
 __all__ = ["TTSDataConfig", "TTSBatch", "TTSDataset", "check_features", "spread"]
@@ -70,7 +69,9 @@ def check_features(data_dir: Path, features: FeatureConfig) -> None:
     path = data_dir / "features.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; run recipes/tts/prepare.py --out {data_dir}")
-    stored = json.loads(path.read_text(encoding="utf-8"))
+    stored = read_json(path)
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path}: not a features record; re-run recipes/tts/prepare.py")
     wanted = features.to_dict()
     changed = sorted(k for k in wanted if stored.get(k) != wanted[k])
     if changed:

@@ -58,9 +58,9 @@ from speechattn.audio import AudioError, FeatureConfig, GlobalCMVN, LogMel, comp
 from speechattn.config import resolve_config
 from speechattn.data.download import DownloadError
 from speechattn.data.ljspeech import download_ljspeech, find_ljspeech_dir, scan_metadata
-from speechattn.data.manifest import atomic_write_text, read_text_lines, write_manifest
+from speechattn.data.manifest import atomic_write_text, read_json, read_text_lines, write_manifest
 from speechattn.errors import run_command
-from speechattn.fileio import atomic_write
+from speechattn.fileio import atomic_write, ensure_folder
 from speechattn.text import Vocab, normalize_tts
 
 __all__ = [
@@ -222,7 +222,7 @@ def _check_features(out_dir: Path, features: FeatureConfig) -> None:
     path = out_dir / "features.json"
     wanted = features.to_dict()
     if path.is_file():
-        existing = json.loads(path.read_text(encoding="utf-8"))
+        existing = read_json(path)
         if existing != wanted:
             changed = sorted(k for k in wanted if existing.get(k) != wanted[k])
             raise ValueError(
@@ -275,7 +275,7 @@ def prepare_tts(
     """Prepare ``corpus_dir`` (see :func:`find_ljspeech_dir`) into ``out_dir``; see the module doc."""
     config = config or PrepareConfig()
     corpus, out_dir = find_ljspeech_dir(corpus_dir), Path(out_dir)
-    (out_dir / "mels").mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_dir / "mels")
     _check_features(out_dir, config.features)
     rows, skipped_rows = scan_metadata(corpus)
     skipped = [(s.id, s.describe()) for s in skipped_rows]
