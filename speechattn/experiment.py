@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from speechattn.config import config_to_dict, load_config, resolve_config, save_config
 from speechattn.errors import run_command
 from speechattn.fileio import ensure_folder, hold_folder
+from speechattn.text import Vocab
 
 __all__ = [
     "check_data_dir",
@@ -30,6 +31,7 @@ __all__ = [
     "run_train_command",
     "start_experiment",
     "train_parser",
+    "vocab_rows",
 ]
 
 C = TypeVar("C")
@@ -78,6 +80,19 @@ def find_checkpoint(exp_dir: Path, train_script: str = "the recipe's train.py") 
         f"{exp_dir}: no best.pt and no checkpoints/step-*.pt; train first "
         f"({train_script} --exp {exp_dir} ...) or check --exp"
     )
+
+
+def vocab_rows(
+    names: Sequence[str], vocab: Vocab, checkpoint: Path
+) -> dict[str, list[int | None] | None]:
+    """Row maps for a warm start from ``checkpoint``: the tensors ``names`` (a model's
+    ``VOCAB_TENSORS``) take their rows by character from the source experiment's ``vocab.json``
+    (beside the checkpoint, or one folder up for ``checkpoints/step-*.pt``); None when there is
+    none, so that those tensors stay as initialized rather than load rows of unknown meaning."""
+    folder = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    path = folder / "vocab.json"
+    rows = vocab.rows_from(Vocab.load(path)) if path.is_file() else None
+    return {name: rows for name in names}
 
 
 def _section(values: dict[str, Any], path: tuple[str, ...]) -> object:

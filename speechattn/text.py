@@ -126,6 +126,16 @@ class Vocab:
     def __len__(self) -> int:
         return len(self._symbols)
 
+    def rows_from(self, other: Vocab) -> list[int | None]:
+        """For each id of this vocabulary, the id of the same symbol in ``other`` (None where
+        ``other`` lacks it): how a warm start copies the rows of vocabulary-indexed weights.
+
+        >>> Vocab(["A", "B", "C"]).rows_from(Vocab(["C", "A"]))
+        [0, 1, 2, 3, 5, None, 4]
+        """
+        return [other._ids.get(s, i if i < len(SPECIAL_SYMBOLS) else None)
+                for i, s in enumerate(self._symbols)]
+
     def __contains__(self, char: object) -> bool:
         return char in self._ids
 

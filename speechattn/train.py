@@ -51,6 +51,8 @@ __all__ = [
     "Trainer",
     "load_checkpoint",
     "load_model_state",
+    "WarmStart",
+    "warm_start",
     "save_atomic",
     "to_device",
     "lr_factor",
@@ -84,6 +86,10 @@ class TrainConfig:
     amp: bool = False
     seed: int = 0
     progress: bool = True
+    # Warm start: an experiment folder (its best.pt, else its newest checkpoint) or a checkpoint
+    # file whose weights a FRESH run starts from (same name and shape; vocabulary rows mapped by
+    # character); optimizer and step start afresh. A run with checkpoints resumes from them.
+    init_from: str | None = None
 
 
 class Task(Protocol):
@@ -104,6 +110,9 @@ class Task(Protocol):
     def log_media(self, writer: Any, model: nn.Module, step: int) -> None: ...
 
     def batch_seconds(self, batch: Any) -> float: ...
+
+    # Optional: ``vocab_rows(source_checkpoint) -> {tensor name: row map or None}`` for a warm
+    # start (see :func:`warm_start`); a task without it gets plain name-and-shape loading.
 
 
 class TrainResult(NamedTuple):
@@ -195,6 +204,52 @@ def load_model_state(
     if problems:
         raise ValueError(f"{path}: {mismatch} ({'; '.join(problems)}); {fix}")
     model.load_state_dict(state)
+
+
+class WarmStart(NamedTuple):
+    """What :func:`warm_start` did: tensor names loaded as they were, loaded row by row through
+    a vocabulary map, and left as initialized (``"name: why"``)."""
+
+    loaded: list[str]
+    remapped: list[str]
+    fresh: list[str]
+
+
+def warm_start(
+    model: nn.Module, source: dict[str, Any], rows: dict[str, list[int | None] | None] | None = None
+) -> WarmStart:
+    """Copy into ``model`` every tensor of ``source`` (a state dict) with the same name and shape.
+
+    ``rows`` names vocabulary-indexed tensors: row ``i`` of the model's gets row ``rows[name][i]``
+    of the source's (a row mapped to None, or a map of None for an unknown source vocabulary,
+    stays as initialized). Everything not copied is listed in the result's ``fresh``.
+    """
+    rows = rows or {}
+    own = model.state_dict()
+    copied: dict[str, Tensor] = {}
+    loaded, remapped, fresh = [], [], []
+    for name, tensor in own.items():
+        theirs = source.get(name)
+        if not isinstance(theirs, Tensor):
+            fresh.append(f"{name}: not in the source")
+        elif name in rows:
+            mapping = rows[name]
+            if mapping is None or theirs.shape[1:] != tensor.shape[1:]:
+                why = "source vocabulary unknown" if mapping is None else "other shape"
+                fresh.append(f"{name}: {why}")
+                continue
+            copied[name] = tensor.clone()
+            for i, j in enumerate(mapping):
+                if j is not None and j < theirs.shape[0]:
+                    copied[name][i] = theirs[j]
+            remapped.append(name)
+        elif theirs.shape != tensor.shape:
+            fresh.append(f"{name}: shape {tuple(theirs.shape)} in the source, {tuple(tensor.shape)} here")
+        else:
+            copied[name] = theirs
+            loaded.append(name)
+    model.load_state_dict(copied, strict=False)
+    return WarmStart(loaded, remapped, fresh)
 
 
 def _few(items: list[str], limit: int = 4) -> str:
@@ -499,6 +554,8 @@ class Trainer:
         random.seed(self.config.seed)
         np.random.seed(self.config.seed)
         resumed = self.resume()
+        if resumed is None and self.config.init_from:
+            self._warm_start(Path(self.config.init_from))
         if self.is_main:
             self._truncate_log(-1 if resumed is None else resumed)
         if resumed is not None:
@@ -512,6 +569,22 @@ class Trainer:
             return TrainResult(self.step, self.best, resumed)
         self._loop()
         return TrainResult(self.step, self.best, resumed)
+
+    def _warm_start(self, source: Path) -> None:
+        """Start a fresh run from ``source``'s weights (``train.init_from``); log what was not
+        loaded. Every rank does the same, so the replicas start equal."""
+        from speechattn.experiment import find_checkpoint
+
+        path = find_checkpoint(source) if source.is_dir() else source
+        state = load_checkpoint(path)["model"]
+        rows = self.task.vocab_rows(path) if hasattr(self.task, "vocab_rows") else None
+        done = warm_start(self.model, state, rows)
+        if not done.loaded and not done.remapped:
+            raise ValueError(f"{path}: train.init_from shares no tensor with this model; "
+                             "check that it is a model of the same kind")
+        log.info("warm start from %s: %d tensors loaded, %d mapped by character; %d left as "
+                 "initialized%s", path, len(done.loaded), len(done.remapped), len(done.fresh),
+                 (": " + "; ".join(done.fresh)) if done.fresh else "")
 
     def _clean_interrupted_writes(self) -> None:
         """Temp files of checkpoint writes that a kill interrupted (each a whole checkpoint)."""

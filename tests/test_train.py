@@ -295,3 +295,62 @@ def test_a_refused_checkpoint_never_suggests_unsafe_loading(tmp_path):
         load_checkpoint(path)
     assert "not a plain tensor file" in str(error.value)
     assert "weights_only" not in str(error.value)
+
+
+def test_init_from_loads_matching_tensors_and_lists_the_rest(tmp_path, caplog):
+    source = ToyTask()
+    Trainer(source, config(max_steps=5), tmp_path / "source").fit()
+    saved = load_checkpoint(tmp_path / "source" / "best.pt")["model"]
+    target = ToyTask()
+    target.model[3] = nn.Linear(16, 2)  # another output layer: 3.weight / 3.bias stay fresh
+    fresh = {k: v.clone() for k, v in target.model.state_dict().items()}
+    trainer = Trainer(target, config(max_steps=0, init_from=str(tmp_path / "source")),
+                      tmp_path / "target")
+    with caplog.at_level(logging.INFO, logger="speechattn.train"):
+        trainer.fit()
+    state = target.model.state_dict()
+    for name in ("0.weight", "0.bias"):
+        assert torch.equal(state[name], saved[name]), name
+    for name in ("3.weight", "3.bias"):
+        assert torch.equal(state[name], fresh[name]), name
+    assert "2 tensors loaded, 0 mapped by character; 2 left as initialized" in caplog.text
+    assert "3.weight: shape (1, 16) in the source, (2, 16) here" in caplog.text
+
+
+def test_a_resumed_run_never_warm_starts_again(tmp_path):
+    Trainer(ToyTask(), config(max_steps=5), tmp_path / "source").fit()
+    warm = config(max_steps=5, init_from=str(tmp_path / "source"))
+    first = ToyTask()
+    Trainer(first, warm, tmp_path / "exp").fit()
+    again = ToyTask()
+    result = Trainer(again, warm, tmp_path / "exp").fit()
+    assert result.resumed_from == 5
+    torch.testing.assert_close(weights(again.model), weights(first.model), atol=0, rtol=0)
+    source = load_checkpoint(tmp_path / "source" / "best.pt")["model"]
+    assert not torch.equal(again.model.state_dict()["0.weight"], source["0.weight"])
+
+
+def test_warm_start_maps_vocabulary_rows_by_character():
+    from speechattn.text import Vocab
+    from speechattn.train import warm_start
+
+    old, new = Vocab(["A", "B", "C"]), Vocab(["B", "C", "D"])
+    source = nn.Embedding(len(old), 2)
+    target = nn.Embedding(len(new), 2)
+    before = target.weight.detach().clone()
+    done = warm_start(target, source.state_dict(), {"weight": new.rows_from(old)})
+    assert done.remapped == ["weight"] and done.loaded == [] and done.fresh == []
+    w, s = target.weight.detach(), source.weight.detach()
+    for char in "BC":
+        assert torch.equal(w[new.encode(char)[0]], s[old.encode(char)[0]])
+    assert torch.equal(w[:4], s[:4])  # the reserved ids keep their rows
+    assert torch.equal(w[new.encode("D")[0]], before[new.encode("D")[0]])  # unknown to the source
+    unknown = warm_start(nn.Embedding(len(new), 2), source.state_dict(), {"weight": None})
+    assert unknown.fresh == ["weight: source vocabulary unknown"]
+
+
+def test_init_from_a_model_of_another_kind_is_refused(tmp_path):
+    save_atomic({"model": {"encoder.weight": torch.zeros(3)}}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="other.pt: train.init_from shares no tensor"):
+        Trainer(ToyTask(), config(max_steps=1, init_from=str(tmp_path / "other.pt")),
+                tmp_path / "exp").fit()

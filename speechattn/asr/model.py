@@ -124,6 +124,11 @@ def noisy_tokens(targets: Tensor, probability: float, vocab_size: int) -> Tensor
 class LAS(nn.Module):
     """Listener + speller (+ CTC head) over a ``vocab_size``-symbol character vocabulary."""
 
+    # Tensors whose first dimension is indexed by vocabulary id (a warm start maps their rows
+    # by character when the vocabularies differ).
+    VOCAB_TENSORS = ("embedding.weight", "classifier.weight", "classifier.bias",
+                     "ctc_head.weight", "ctc_head.bias")
+
     def __init__(self, config: LASConfig, vocab_size: int) -> None:
         super().__init__()
         if vocab_size <= max(PAD, EOS) + 1:

@@ -9,6 +9,7 @@ utterances as TensorBoard images, with their hypotheses as text.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
@@ -18,6 +19,7 @@ from speechattn.asr.inference import decode_dataset
 from speechattn.asr.loss import ObjectiveConfig, las_loss, sampling_probability
 from speechattn.asr.model import LAS
 from speechattn.asr.search import SearchConfig, greedy_search
+from speechattn.experiment import vocab_rows
 from speechattn.metrics import error_rates
 
 __all__ = ["ASRTask"]
@@ -56,6 +58,10 @@ class ASRTask:
         search = search or SearchConfig()
         self.search = dataclasses.replace(search, beam_size=1, ctc_weight=0.0, lm_weight=0.0)
         self.media_utterances = media_utterances
+
+    def vocab_rows(self, source: Path) -> dict[str, list[int | None] | None]:
+        """Vocabulary row maps for a warm start from ``source`` (see :func:`speechattn.train.warm_start`)."""
+        return vocab_rows(self.model.VOCAB_TENSORS, self.train_set.vocab, source)
 
     def train_lengths(self) -> list[int]:
         return self.train_set.lengths

@@ -182,6 +182,9 @@ class Postnet(nn.Module):
 class Tacotron(nn.Module):
     """Characters -> normalized log-mel frames, with attention alignments and stop logits."""
 
+    # Tensors whose first dimension is indexed by vocabulary id (see LAS.VOCAB_TENSORS).
+    VOCAB_TENSORS = ("embedding.weight",)
+
     def __init__(self, config: TacotronConfig, vocab_size: int) -> None:
         super().__init__()
         if config.reduction_factor < 1:

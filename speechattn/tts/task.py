@@ -18,12 +18,14 @@ Griffin-Lim audio of the free-running mels of a few dev utterances.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from speechattn.audio import FeatureConfig
+from speechattn.experiment import vocab_rows
 from speechattn.metrics import alignment_measures
 from speechattn.nn.encoder import lengths_to_mask
 from speechattn.plot import alignment_figure, figure_to_array, mel_figure
@@ -88,6 +90,10 @@ class TTSTask:
         self.valid_max_frames = valid_max_frames
 
     # -- the trainer's protocol -----------------------------------------------------------------
+    def vocab_rows(self, source: Path) -> dict[str, list[int | None] | None]:
+        """Vocabulary row maps for a warm start from ``source`` (see :func:`speechattn.train.warm_start`)."""
+        return vocab_rows(self.model.VOCAB_TENSORS, self.train_set.vocab, source)
+
     def train_lengths(self) -> list[int]:
         return self.train_set.lengths
 
