@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechattn.data.librispeech import LibriUtterance, find_split_dir, iter_split
+from speechattn.data.librispeech import LibriUtterance, find_split_dir, iter_split, main
+from speechattn.data.manifest import read_manifest
 
 SAMPLE_RATE = 16000
 
@@ -334,3 +335,51 @@ def test_prepare_skips_transcript_lines_that_are_not_utf8_and_goes_on(
     with pytest.raises(ValueError, match=rf"^{re.escape(str(bad_id))}:1: not UTF-8 text .*"
                        r"\(and 1 more such lines\)$"):
         list(iter_split(train))
+
+
+def test_prepare_asr_reads_an_ljspeech_corpus_with_a_split_file(tmp_path, capsys):
+    """The LJ layout as ASR data: the split file decides the splits, the normalized text is read
+    as spoken ("Mr." -> MISTER, digits in words), rows keep the 22.05 kHz rate, and every line
+    and wav is kept or skipped; the LM text is put in the transcripts' alphabet."""
+    from test_tts_prepare import RATE, tone
+
+    root = tmp_path / "LJSpeech-1.1"
+    (root / "wavs").mkdir(parents=True)
+    lines = []
+    for k in range(4):
+        sf.write(root / "wavs" / f"LJ001-{k:04d}.wav", tone(0.5, 200 + 50 * k), RATE)
+        lines.append(f"LJ001-{k:04d}|raw {k}|Mr. Smith read {k + 1} \"pages,\" twice.")
+    lines.append("LJ001-0009|No audio file.|No audio file.")
+    sf.write(root / "wavs" / "LJ001-0010.wav", tone(0.5, 300), RATE)
+    lines.append("LJ001-0010|???|???")  # nothing left after normalization
+    sf.write(root / "wavs" / "LJ001-0011.wav", tone(0.5, 300), RATE)  # no row names it
+    (root / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    split = tmp_path / "split.tsv"
+    split.write_text("LJ001-0000 test\nLJ001-0001 dev\nLJ001-0009 test\n")
+    lm_text = tmp_path / "lm.txt"
+    lm_text.write_text('Mr. Jones paid 3 shillings.\n\n"Quoted," she said.\n', encoding="utf-8")
+    out = tmp_path / "data"
+    assert main(["--ljspeech-dir", str(tmp_path), "--split-file", str(split), "--out", str(out),
+                 "--lm-text", str(lm_text), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "train: 4 utterances found, 2 kept, 2 skipped" in printed
+    assert "test: 2 utterances found, 1 kept, 1 skipped" in printed
+    assert "dev: 1 utterances found, 1 kept, 0 skipped" in printed
+    test_rows = read_manifest(out / "test.jsonl")
+    assert [r["id"] for r in test_rows] == ["LJ001-0000"]
+    assert test_rows[0]["text"] == "MISTER SMITH READ ONE PAGES TWICE"
+    assert test_rows[0]["sample_rate"] == RATE and test_rows[0]["speaker"] == "LJ"
+    assert [r["id"] for r in read_manifest(out / "train.jsonl")] == ["LJ001-0002", "LJ001-0003"]
+    skipped = [line.split("\t") for line in (out / "skipped.tsv").read_text().splitlines()[1:]]
+    assert [(s[0], s[1], s[3]) for s in skipped] == [
+        ("train", "LJ001-0010", "empty transcript"),
+        ("train", "LJ001-0011", "wavs/LJ001-0011.wav: no row in metadata.csv"),
+        ("test", "LJ001-0009", "metadata.csv:5: missing audio file"),
+    ]
+    assert (out / "lm_text.txt").read_text() == "MISTER JONES PAID THREE SHILLINGS\nQUOTED SHE SAID\n"
+
+
+def test_prepare_asr_needs_a_split_file_with_an_ljspeech_corpus(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--ljspeech-dir", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert "--split-file goes with --ljspeech-dir" in capsys.readouterr().err

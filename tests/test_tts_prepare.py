@@ -194,3 +194,19 @@ def test_voiced_bounds_cut_leading_and_trailing_quiet_frames():
     assert voiced_bounds(wave.astype(np.float32), 40, 1024, 256) == (18 * 256, 100 * 256)
     assert voiced_bounds(wave.astype(np.float32), 80, 1024, 256) == (18 * 256, len(wave))
     assert voiced_bounds(np.zeros(3000, dtype=np.float32), 40, 1024, 256) == (0, 0)
+
+
+def test_a_split_file_fixes_the_split_by_id(corpus, tmp_path):
+    split = tmp_path / "split.tsv"
+    split.write_text("# id split\nLJ001-0000\ttest\nLJ001-0001 dev\nLJ001-0002\ttrain\n"
+                     "LJ009-0009 test  # not in the corpus: ignored\n")
+    out = tmp_path / "data"
+    summary = prepare_tts(corpus, out, PrepareConfig(split_file=str(split)), progress=False)
+    ids = {name: [row["id"] for row in read_manifest(out / f"{name}.jsonl")]
+           for name in ("train", "dev", "test")}
+    assert ids == {"train": ["LJ001-0002", "LJ001-0003", "LJ001-0004", "LJ001-0005"],
+                   "dev": ["LJ001-0001"], "test": ["LJ001-0000"]}  # test_sentences.txt unused
+    assert summary.counts == {"train": 4, "dev": 1, "test": 1}
+    split.write_text("LJ001-0000 test\nLJ001-0001 valid\n")
+    with pytest.raises(ValueError, match=r"split.tsv:2: expected '<id> <train\|dev\|test>'"):
+        prepare_tts(corpus, out, PrepareConfig(split_file=str(split)), progress=False)

@@ -50,7 +50,7 @@ from speechattn.data.download import DownloadError, download, extraction_stamp, 
 from speechattn.data.manifest import atomic_write_text, utf8_lines, write_manifest
 from speechattn.errors import run_command
 from speechattn.fileio import atomic_write, ensure_folder
-from speechattn.text import Vocab
+from speechattn.text import Vocab, normalize_asr, normalize_tts
 
 __all__ = [
     "LIBRISPEECH_MIRROR",
@@ -68,7 +68,9 @@ __all__ = [
     "iter_split",
     "main",
     "prepare_librispeech",
+    "write_prepared",
     "scan_split",
+    "utterance_rows",
     "write_lm_text",
 ]
 
@@ -341,7 +343,21 @@ def scan_split(
     listed = {utt.audio_path for utt in utterances} | {s.path for s in skipped}
     unreadable_folders = {s.path.parent for s in skipped if not s.id}
     skipped += _unlisted_audio(split_dir, name, listed, unreadable_folders)
+    rows, unusable = utterance_rows(name, utterances, jobs, progress, sample_rate)
+    skipped += unusable
+    skipped.sort(key=lambda s: (s.id, str(s.path)))
+    return rows, skipped
+
+
+def utterance_rows(
+    name: str, utterances: Sequence[LibriUtterance], jobs: int, progress: bool = True,
+    sample_rate: int = LIBRISPEECH_SAMPLE_RATE,
+) -> tuple[list[dict[str, Any]], list[Skipped]]:
+    """Manifest rows of the ``utterances`` whose audio is usable and whose transcript is not
+    empty; the others as skips with the reason (audio probed in ``jobs`` threads). Any corpus
+    reader that yields :class:`LibriUtterance` s can use it."""
     rows: list[dict[str, Any]] = []
+    skipped: list[Skipped] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = pool.map(_check_utterance, utterances)
         for utt, result in tqdm(zip(utterances, results), total=len(utterances), desc=name,
@@ -350,7 +366,6 @@ def scan_split(
                 skipped.append(Skipped(name, utt.id, utt.audio_path, result))
             else:
                 rows.append(_manifest_row(utt, result, sample_rate))
-    skipped.sort(key=lambda s: (s.id, str(s.path)))
     return rows, skipped
 
 
@@ -393,14 +408,16 @@ def find_lm_text(split_dirs: Iterable[Path]) -> Path | None:
 
 
 def write_lm_text(source: str | Path, path: str | Path) -> int:
-    """Copy ``source`` to ``path`` a line at a time, uppercased, spaces collapsed, empty lines left
-    out (written under a temporary name, then renamed); returns the number of sentences."""
+    """Copy ``source`` to ``path`` a line at a time in the transcripts' alphabet (``A-Z``, ``'``,
+    spaces: :func:`~speechattn.text.normalize_tts` then :func:`~speechattn.text.normalize_asr`, so
+    that "Mr. Smith, 1984" becomes "MISTER SMITH NINETEEN EIGHTY FOUR"), empty lines left out,
+    atomically; returns the number of sentences. Text already in that form is unchanged."""
     source, path = Path(source), Path(path)
     count = 0
     try:
         with open(source, encoding="utf-8") as lines, atomic_write(path, text=True) as out:
             for line in lines:
-                sentence = " ".join(line.upper().split())
+                sentence = normalize_asr(normalize_tts(line))
                 if sentence:
                     out.write(sentence + "\n")
                     count += 1
@@ -464,11 +481,28 @@ def prepare_librispeech(
     if lm_source is not None and not lm_source.is_file():
         raise FileNotFoundError(f"LM text {lm_source} does not exist")
     jobs = jobs or _default_jobs()
+    scans = {name: scan_split(name, split_dir, jobs, progress) for name, split_dir in split_dirs.items()}
+    return write_prepared(out_dir, scans, train, lm_source, jobs, progress, cmvn_utterances, seed)
+
+
+def write_prepared(
+    out_dir: Path,
+    scans: Mapping[str, tuple[list[dict[str, Any]], list[Skipped]]],
+    train: Sequence[str],
+    lm_source: Path | None,
+    jobs: int,
+    progress: bool = True,
+    cmvn_utterances: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The outputs of :func:`prepare_librispeech` from any corpus reader's ``scans``
+    (``{split: (manifest rows, skipped)}``): manifests, ``skipped.tsv``, the vocabulary and CMVN
+    of the ``train`` splits, and the LM text copied from ``lm_source``. Returns the summary."""
+    ensure_folder(out_dir)
     summary: dict[str, Any] = {"manifests": {}, "found": {}, "utterances": {}, "skipped": {}}
     rows_by_split: dict[str, list[dict[str, Any]]] = {}
     all_skipped: list[Skipped] = []
-    for name, split_dir in split_dirs.items():
-        rows, skipped = scan_split(name, split_dir, jobs, progress)
+    for name, (rows, skipped) in scans.items():
         summary["manifests"][name] = out_dir / f"{name}.jsonl"
         write_manifest(summary["manifests"][name], rows)
         summary["found"][name] = len(rows) + len(skipped)
@@ -542,11 +576,13 @@ def _save_cmvn(rows: Sequence[Mapping[str, Any]], path: Path, jobs: int, progres
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """``prepare --subsets NAME... --out DIR (--download [--download-dir D] | --librispeech-dir DIR)``."""
+    """``prepare --subsets NAME... --out DIR (--download [--download-dir D] | --librispeech-dir DIR)``
+    or ``prepare --ljspeech-dir DIR --split-file FILE --out DIR``."""
     parser = argparse.ArgumentParser(
-        description="Write LibriSpeech-layout manifests, skipped.tsv, vocab.json and cmvn.json.",
+        description="Write ASR manifests, skipped.tsv, vocab.json and cmvn.json from LibriSpeech "
+        "(or the offline corpus, which shares its layout) or from an LJ Speech-layout corpus.",
     )
-    parser.add_argument("--subsets", nargs="+", required=True, metavar="NAME",
+    parser.add_argument("--subsets", nargs="+", metavar="NAME",
                         help="split folders, e.g. train-clean-100 dev-clean test-clean")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="output folder for manifests, vocab.json and cmvn.json")
@@ -555,6 +591,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="download the subsets from OpenSLR (sha256-verified, resumable)")
     source.add_argument("--librispeech-dir", type=Path, metavar="DIR",
                         help="existing corpus: the folder holding LibriSpeech/ or the splits")
+    source.add_argument("--ljspeech-dir", type=Path, metavar="DIR",
+                        help="an LJ Speech-layout corpus (metadata.csv, wavs/); needs --split-file")
+    parser.add_argument("--split-file", type=Path, metavar="FILE",
+                        help="'<id> <train|dev|test>' lines fixing an LJ corpus's split (unlisted "
+                        "ids train), e.g. recipes/ljspeech_real_split.tsv")
     parser.add_argument("--download-dir", type=Path, metavar="D",
                         help="where archives are stored and extracted (default OUT/download)")
     parser.add_argument("--mirror", default=LIBRISPEECH_MIRROR,
@@ -578,19 +619,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.download_dir is not None and not args.download:
         parser.error("--download-dir only applies with --download")
+    if (args.ljspeech_dir is None) == (args.subsets is None):
+        parser.error("give --subsets with --download or --librispeech-dir, or --ljspeech-dir")
+    if (args.ljspeech_dir is None) != (args.split_file is None):
+        parser.error("--split-file goes with --ljspeech-dir (and --ljspeech-dir needs it)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     return run_command("prepare", lambda: _prepare(args), (DownloadError,))
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    summary = prepare_librispeech(
-        args.subsets, args.out, librispeech_dir=args.librispeech_dir,
-        download_dir=args.download_dir, jobs=args.jobs, lm_text=args.lm_text,
-        train_subsets=args.train_subsets,
-        mirror=args.mirror, cmvn_utterances=args.cmvn_utterances,
-        progress=not args.no_progress,
-    )
+    if args.ljspeech_dir is not None:
+        from speechattn.data.ljspeech import asr_scans
+
+        if args.lm_text is not None and not args.lm_text.is_file():
+            raise FileNotFoundError(f"LM text {args.lm_text} does not exist")
+        scans = asr_scans(args.ljspeech_dir, args.split_file, args.jobs, not args.no_progress)
+        summary = write_prepared(args.out, scans, ["train"], args.lm_text, args.jobs,
+                                 not args.no_progress, args.cmvn_utterances)
+    else:
+        summary = prepare_librispeech(
+            args.subsets, args.out, librispeech_dir=args.librispeech_dir,
+            download_dir=args.download_dir, jobs=args.jobs, lm_text=args.lm_text,
+            train_subsets=args.train_subsets,
+            mirror=args.mirror, cmvn_utterances=args.cmvn_utterances,
+            progress=not args.no_progress,
+        )
     for name, count in summary["utterances"].items():
         print(f"{name}: {summary['found'][name]} utterances found, {count} kept, "
               f"{summary['skipped'][name]} skipped")

@@ -14,10 +14,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from speechattn.data.download import download, safe_extract
-from speechattn.data.manifest import TextLine, utf8_lines
+from speechattn.data.librispeech import (
+    LIBRISPEECH_SAMPLE_RATE,
+    LibriUtterance,
+    Skipped,
+    utterance_rows,
+)
+from speechattn.data.manifest import SPLITS, TextLine, read_split_file, utf8_lines
+from speechattn.text import normalize_asr, normalize_tts
 
 __all__ = [
     "LJSPEECH_FOLDER",
@@ -26,6 +33,7 @@ __all__ = [
     "LJSPEECH_URL",
     "LJRow",
     "LJSkipped",
+    "asr_scans",
     "download_ljspeech",
     "find_ljspeech_dir",
     "read_metadata",
@@ -193,3 +201,33 @@ def download_ljspeech(
     archive = download(url, dest_dir / url.rsplit("/", 1)[-1], checksum, "sha256", progress)
     safe_extract(archive, dest_dir)
     return find_ljspeech_dir(dest_dir)
+
+
+def asr_scans(
+    root: str | Path, split_file: str | Path, jobs: int = 1, progress: bool = True,
+    sample_rate: int = LIBRISPEECH_SAMPLE_RATE,
+) -> dict[str, tuple[list[dict[str, Any]], list[Skipped]]]:
+    """ASR manifest rows of an LJ Speech-layout corpus, split by ``split_file``
+    (:func:`speechattn.data.manifest.read_split_file`; ids it does not list train), for
+    :func:`speechattn.data.librispeech.write_prepared`.
+
+    The reference text is the metadata's normalized column through
+    :func:`~speechattn.text.normalize_tts` (which reads "Mr." as spoken, "mister") and then
+    :func:`~speechattn.text.normalize_asr`. Rows keep the wavs' own rate (``"sample_rate":
+    22050``): features resample them. Every metadata line and every unnamed wav is a row or a
+    skip, as in :func:`scan_metadata`.
+    """
+    rows, lj_skipped = scan_metadata(root)
+    fixed = read_split_file(split_file)
+    by_split: dict[str, list[LibriUtterance]] = {split: [] for split in SPLITS}
+    for row in rows:
+        text = normalize_asr(normalize_tts(row.text))
+        utterance = LibriUtterance(row.id, row.wav_path, text, "LJ", row.id.split("-")[0])
+        by_split[fixed.get(row.id, "train")].append(utterance)
+    scans = {}
+    for split, utterances in by_split.items():
+        kept, skipped = utterance_rows(split, utterances, jobs, progress, sample_rate)
+        skipped += [Skipped(split, s.id, s.path, s.describe()) for s in lj_skipped
+                    if fixed.get(s.id, "train") == split]
+        scans[split] = (kept, sorted(skipped, key=lambda s: (s.id, str(s.path))))
+    return scans

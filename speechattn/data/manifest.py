@@ -30,6 +30,7 @@ __all__ = [
     "read_log",
     "read_manifest",
     "read_json",
+    "read_split_file",
     "read_text_lines",
     "TextLine",
     "utf8_lines",
@@ -152,6 +153,29 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: "
                          f"{err.msg}); re-create the file") from None
+
+
+SPLITS = ("train", "dev", "test")
+
+
+def read_split_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``{id: split}`` from a file of ``<id><TAB or spaces><train|dev|test>`` lines (``#`` starts
+    a comment): a fixed split that makes figures reproducible. A malformed line, an unknown split
+    or an id listed twice is a ``ValueError`` naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: split file not found")
+    splits: dict[str, str] = {}
+    for number, line in enumerate(read_text_lines(path), start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if len(fields) != 2 or fields[1] not in SPLITS:
+            raise ValueError(f"{path}:{number}: expected '<id> <{'|'.join(SPLITS)}>', got {line!r}")
+        if fields[0] in splits:
+            raise ValueError(f"{path}:{number}: {fields[0]} is listed twice")
+        splits[fields[0]] = fields[1]
+    return splits
 
 
 def read_text_lines(path: str | os.PathLike[str]) -> list[str]:

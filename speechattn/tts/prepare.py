@@ -29,7 +29,8 @@ silence quieter than ``trim_top_db`` below the peak is cut (keeping ``trim_margi
 Each mel is written under a temporary name and renamed, so a killed run leaves no half-written
 file; a re-run reuses every cached mel (idempotent) and only redoes the manifests and statistics.
 Test = the held-out list when the corpus has one, else ``num_test`` rows; dev = ``num_dev`` rows
-chosen with ``seed`` among the rest. Neither takes more than a tenth of the rows (at least one), so
+chosen with ``seed`` among the rest. ``split_file=FILE`` fixes the split by id instead (ids it
+does not list train), e.g. ``recipes/ljspeech_real_split.tsv`` for the real LJ Speech clips. Neither takes more than a tenth of the rows (at least one), so
 a small corpus keeps most of its sentences for training.
 
 Usage (what ``recipes/tts/prepare.py`` runs):
@@ -58,7 +59,14 @@ from speechattn.audio import AudioError, FeatureConfig, GlobalCMVN, LogMel, comp
 from speechattn.config import resolve_config
 from speechattn.data.download import DownloadError
 from speechattn.data.ljspeech import download_ljspeech, find_ljspeech_dir, scan_metadata
-from speechattn.data.manifest import atomic_write_text, read_json, read_text_lines, write_manifest
+from speechattn.data.manifest import (
+    SPLITS,
+    atomic_write_text,
+    read_json,
+    read_split_file,
+    read_text_lines,
+    write_manifest,
+)
 from speechattn.errors import run_command
 from speechattn.fileio import atomic_write, ensure_folder
 from speechattn.text import Vocab, normalize_tts
@@ -90,6 +98,9 @@ class PrepareConfig:
     max_seconds: float | None = None  # longer (after trimming) -> skipped
     num_dev: int = 50
     num_test: int = 50  # only when the corpus has no test_sentences.txt
+    # A fixed split ("<id> <train|dev|test>" lines, e.g. recipes/ljspeech_real_split.tsv): it
+    # decides the split of every id it lists, unlisted ids train; num_dev / num_test are unused.
+    split_file: str | None = None
     seed: int = 0
     workers: int = 1
 
@@ -241,6 +252,9 @@ def _held_out_size(wanted: int, available: int) -> int:
 
 
 def _split(ids: list[str], held_out: set[str] | None, config: PrepareConfig) -> dict[str, list[str]]:
+    if config.split_file is not None:
+        fixed = read_split_file(config.split_file)
+        return {split: [i for i in ids if fixed.get(i, "train") == split] for split in SPLITS}
     rest = [i for i in ids if held_out is None or i not in held_out]
     rng = random.Random(config.seed)
     if held_out is None:
