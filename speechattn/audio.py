@@ -50,6 +50,7 @@ __all__ = [
     "resample",
     "save_audio",
     "spectral_convergence",
+    "speed_perturb",
     "subtract_utterance_mean",
 ]
 
@@ -192,6 +193,21 @@ def resample(wave: Tensor, orig_sr: int, new_sr: int) -> Tensor:
     if orig_sr == new_sr:
         return wave
     return torchaudio.functional.resample(wave, orig_sr, new_sr)
+
+
+def speed_perturb(wave: Tensor, factor: float, sample_rate: int) -> Tensor:
+    """``wave`` (..., S) played ``factor`` times faster, tempo and pitch together (sox's
+    ``speed``, the ESPnet/Kaldi recipes' perturbation): about ``S / factor`` samples.
+
+    >>> speed_perturb(torch.zeros(16000), 1.1, 16000).shape, speed_perturb(torch.zeros(16000), 0.9, 16000).shape
+    (torch.Size([14546]), torch.Size([17778]))
+    """
+    if not 0.5 <= factor <= 2.0:
+        raise ValueError(f"speed factor {factor} is outside 0.5-2.0")
+    if factor == 1.0:
+        return wave
+    # Read the samples as if recorded at rate * factor, then bring them back to the rate.
+    return resample(wave, round(sample_rate * factor), sample_rate)
 
 
 def save_audio(path: str | os.PathLike, wave: Tensor | np.ndarray, sample_rate: int) -> Path:

@@ -141,3 +141,36 @@ def test_training_run_completes_on_odd_manifest(odd_manifest, tmp_path):
 def test_spread_picks_evenly():
     assert spread(list(range(5)), 10) == [0, 1, 2, 3, 4]
     assert spread(list(range(100)), 4) == [0, 25, 50, 75]
+
+
+def _frontend() -> FeatureFrontEnd:
+    config = FeatureConfig()
+    return FeatureFrontEnd(config, GlobalCMVN(torch.zeros(config.n_mels), torch.ones(config.n_mels)))
+
+
+@pytest.mark.parametrize("speed", [0.9, 1.1])
+def test_speed_perturbation_scales_the_feature_length(tmp_path, speed):
+    sf.write(tmp_path / "a.wav", _tone(2.0), RATE)
+    rows = [{"id": "a", "audio": str(tmp_path / "a.wav"), "text": TEXT}]
+    plain = ASRDataset(rows, Vocab.build([TEXT]), _frontend()).features(0)
+    perturbed = ASRDataset(rows, Vocab.build([TEXT]), _frontend(), speeds=[speed]).features(0)
+    assert abs(perturbed.shape[0] - plain.shape[0] / speed) <= 1  # 201 frames -> 223 or 182
+    assert perturbed.shape[0] != plain.shape[0]
+
+
+def test_speed_perturbation_draws_a_factor_per_load_from_the_seed(tmp_path):
+    sf.write(tmp_path / "a.wav", _tone(2.0), RATE)
+    rows = [{"id": "a", "audio": str(tmp_path / "a.wav"), "text": TEXT}]
+
+    def lengths(seed):
+        torch.manual_seed(seed)
+        data = ASRDataset(rows, Vocab.build([TEXT]), _frontend(), speeds=[0.9, 1.0, 1.1])
+        return [data.features(0).shape[0] for _ in range(12)]
+
+    first = lengths(0)
+    assert first == lengths(0)  # the trainer's saved RNG state replays it on resume
+    assert set(first) == {182, 201, 223}
+    assert resolve_config(ASRRecipeConfig, TINY, ["data.speed_perturb=[0.9,1.0,1.1]"]
+                          ).data.speed_perturb == [0.9, 1.0, 1.1]
+    with pytest.raises(ValueError, match=r"data.speed_perturb=\[3.0\]"):
+        resolve_config(ASRRecipeConfig, TINY, ["data.speed_perturb=[3.0]"])

@@ -30,7 +30,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from speechattn.audio import AudioError, FeatureConfig, GlobalCMVN, LogMel, load_audio
+from speechattn.audio import (
+    AudioError,
+    FeatureConfig,
+    GlobalCMVN,
+    LogMel,
+    load_audio,
+    speed_perturb,
+)
 from speechattn.data.audio_check import UnusableAudio, probe_audio
 from speechattn.data.batching import pad_sequence_batch
 from speechattn.text import PAD, Vocab
@@ -50,12 +57,19 @@ class ASRDataConfig:
     max_duration: float = 25.0  # seconds; longer training utterances are skipped
     cache_features: bool = True
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    # Speed perturbation of the training audio: each time an utterance is loaded, one of these
+    # factors is drawn for it (e.g. [0.9, 1.0, 1.1], the ESPnet/icefall recipes' choice); empty:
+    # none. Batches are planned on the unperturbed lengths, so one may hold up to 1/min more frames.
+    speed_perturb: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.valid_utterances < 1:
             raise ValueError(f"data.valid_utterances={self.valid_utterances} must be >= 1")
         if self.max_duration <= 0:
             raise ValueError(f"data.max_duration={self.max_duration} must be > 0 seconds")
+        bad = [f for f in self.speed_perturb if not 0.5 <= f <= 2.0]
+        if bad:
+            raise ValueError(f"data.speed_perturb={self.speed_perturb}: factors must be in 0.5-2.0")
 
 
 class FeatureFrontEnd(nn.Module):
@@ -115,7 +129,9 @@ class ASRDataset:
         frontend: waveform -> normalized features.
         name: for messages, usually the manifest path.
         max_duration: skip longer utterances (seconds); None keeps all.
-        cache: keep computed features in memory.
+        cache: keep computed features in memory (one copy per speed factor).
+        speeds: speed-perturbation factors, one drawn (torch's global RNG) each time an
+            utterance is loaded; empty: the audio as it is.
     """
 
     def __init__(
@@ -126,8 +142,10 @@ class ASRDataset:
         name: str = "manifest",
         max_duration: float | None = None,
         cache: bool = True,
+        speeds: Sequence[float] = (),
     ) -> None:
         self.vocab, self.frontend, self.name, self.cache = vocab, frontend, name, cache
+        self.speeds = tuple(speeds)
         self.rows: list[dict[str, Any]] = []
         self.lengths: list[int] = []  # feature frames, from the audio header
         self.skipped: list[tuple[str, str]] = []  # (id, reason)
@@ -138,7 +156,7 @@ class ASRDataset:
                 "%s: %d of %d utterance(s) skipped (first: %s: %s)", name, len(self.skipped),
                 len(rows), *self.skipped[0],
             )  # fmt: skip
-        self._features: dict[int, Tensor] = {}
+        self._features: dict[tuple[int, float], Tensor] = {}
         self._failed: set[int] = set()
         self._by_id: dict[str, dict[str, Any]] | None = None
 
@@ -173,11 +191,14 @@ class ASRDataset:
         """(T, M) normalized log-mels of utterance ``index``, or None when its audio is unusable."""
         if index in self._failed:
             return None
-        cached = self._features.get(index)
+        speed = self.speeds[int(torch.randint(len(self.speeds), ()))] if self.speeds else 1.0
+        cached = self._features.get((index, speed))
         if cached is not None:
             return cached.float()
+        rate = self.frontend.config.sample_rate
         try:
-            wave, _ = load_audio(self.rows[index]["audio"], self.frontend.config.sample_rate)
+            wave, _ = load_audio(self.rows[index]["audio"], rate)
+            wave = speed_perturb(wave, speed, rate)
             if wave.shape[0] < self.frontend.min_samples:
                 raise AudioError(f"{self.rows[index]['audio']}: too short to analyse")
         except AudioError as err:
@@ -186,8 +207,8 @@ class ASRDataset:
             return None
         feats = self.frontend(wave)  # (T, M)
         if self.cache:
-            self._features[index] = feats.half()
-            return self._features[index].float()
+            self._features[(index, speed)] = feats.half()
+            return self._features[(index, speed)].float()
         return feats
 
     def targets(self, index: int) -> Tensor:

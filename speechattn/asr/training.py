@@ -56,7 +56,7 @@ def build_task(config: ASRRecipeConfig, data_dir: str | os.PathLike) -> ASRTask:
     data = config.data
     train_set = ASRDataset(
         read_manifest(paths["train"]), vocab, frontend, str(paths["train"]),
-        max_duration=data.max_duration, cache=data.cache_features,
+        max_duration=data.max_duration, cache=data.cache_features, speeds=data.speed_perturb,
     )  # fmt: skip
     valid_rows = spread(read_manifest(paths["valid"]), data.valid_utterances)
     valid_set = ASRDataset(
