@@ -19,6 +19,9 @@ Stages (``--stages``, default ``train decode breakdown``):
   full       the recipe end to end: train the config on ``DATA`` into ``--exp`` (resumes), then
              beam-10 decode ``test`` and ``test-unseen-voice`` (also with ``--lexicon``); prints wall
              time, WER and CER against the targets (<= 10% and <= 25% WER).
+  referee    pocketsphinx (its own US-English model, see benchmarks/referee.py) on ``DATA``'s
+             ``--split`` manifests (default ``test``), WER and CER against the references: the
+             figure to print beside ours (e.g. the real LJ Speech clips, where it reads ~25%).
 Peak memory (``resource.getrusage`` max RSS) is printed after every stage.
 """
 
@@ -50,7 +53,7 @@ from speechattn.data.manifest import read_manifest
 from speechattn.nn.encoder import reduced_lengths
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("train", "decode", "breakdown", "full")
+STAGES = ("train", "decode", "breakdown", "full", "referee")
 # the splits `full` decodes, and their WER targets (offline.yaml on the small corpus, beam 10)
 WER_TARGETS = {"test": 10.0, "test-unseen-voice": 25.0}
 
@@ -255,6 +258,24 @@ def stage_full(
                   f"target <= {target:g}%: {verdict})")  # fmt: skip
 
 
+def stage_referee(data: Path, splits: list[str]) -> None:
+    from referee import make_recognizer, recognize  # benchmarks/referee.py
+
+    from speechattn.audio import load_audio
+    from speechattn.metrics import error_rates
+    from speechattn.text import normalize_asr
+
+    decoder = make_recognizer(None)
+    for split in splits:
+        rows = read_manifest(data / f"{split}.jsonl")
+        start = time.perf_counter()
+        hyps = [normalize_asr(recognize(decoder, *load_audio(row["audio"]))) for row in rows]
+        rates = error_rates([row["text"] for row in rows], hyps)
+        print(f"referee: pocketsphinx en-us on {split} ({len(rows)} utterances): "
+              f"WER {100 * rates.wer:.2f}%  CER {100 * rates.cer:.2f}%  "
+              f"({time.perf_counter() - start:.0f} s)")  # fmt: skip
+
+
 def prepare_corpus(size: str, workdir: Path) -> Path:
     """Build and prepare the offline corpus of ``size`` under ``workdir`` (idempotent)."""
     import importlib.util
@@ -293,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--lexicon", type=Path, help="full: also decode with this word list (infer.py --lexicon)"
     )
+    parser.add_argument("--split", nargs="+", default=["test"], help="referee: manifests to read")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     return parser
 
@@ -307,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     if "full" in args.stages:
         exp = args.exp or args.workdir / "exp"
         stage_full(args.config, args.overrides, data, exp, args.lexicon)
-    quick = [s for s in args.stages if s != "full"]
+    if "referee" in args.stages:
+        stage_referee(data, args.split)
+    quick = [s for s in args.stages if s not in ("full", "referee")]
     if quick:
         config = resolve_config(ASRRecipeConfig, args.config, args.overrides)
         torch.manual_seed(0)
