@@ -16,7 +16,6 @@ and a :class:`TrainConfig`. The trainer owns everything else:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -36,10 +35,10 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from speechattn.data.batching import BucketBatchSampler
+from speechattn.experiment import find_checkpoint, hold_experiment
 from speechattn.fileio import (
     atomic_write,
     ensure_folder,
-    hold_folder,
     remove_stale_temps,
     write_text_atomic,
 )
@@ -544,7 +543,7 @@ class Trainer:
         The main process holds ``exp_dir`` (:func:`speechattn.fileio.hold_folder`) for the whole
         run: a second training on the same folder is refused, naming this one's pid."""
         ensure_folder(self.exp_dir)
-        with hold_folder(self.exp_dir, "training") if self.is_main else contextlib.nullcontext():
+        with hold_experiment(self.exp_dir):
             if self.is_main:
                 self._clean_interrupted_writes()
             return self._fit()
@@ -573,8 +572,6 @@ class Trainer:
     def _warm_start(self, source: Path) -> None:
         """Start a fresh run from ``source``'s weights (``train.init_from``); log what was not
         loaded. Every rank does the same, so the replicas start equal."""
-        from speechattn.experiment import find_checkpoint
-
         path = find_checkpoint(source) if source.is_dir() else source
         state = load_checkpoint(path)["model"]
         rows = self.task.vocab_rows(path) if hasattr(self.task, "vocab_rows") else None
