@@ -427,6 +427,7 @@ def normalize_asr(text: str, read_years: bool = True) -> str:
 
 # (pattern, expansion); patterns match case-insensitively at a word start.
 _ABBREVIATIONS: tuple[tuple[str, str], ...] = (
+    (r"mss\.", "manuscripts"),
     (r"mrs\.", "missus"), (r"mr\.", "mister"), (r"ms\.", "miss"), (r"dr\.", "doctor"),
     (r"prof\.", "professor"), (r"jr\.", "junior"), (r"sr\.", "senior"), (r"capt\.", "captain"),
     (r"gen\.", "general"), (r"col\.", "colonel"), (r"lt\.", "lieutenant"), (r"sgt\.", "sergeant"),

@@ -220,6 +220,7 @@ def test_normalize_asr_years_optional():
         ),
         ("1,000,000 people: 50% of them", "one million people: fifty percent of them"),
         ("Mr. and Mrs. Smith met Dr. Jones.", "mister and missus smith met doctor jones."),
+        ("the eleventh century MSS.", "the eleventh century manuscripts."),  # LJ001-0033
         ("St. Louis is on Baker St.", "saint louis is on baker street."),
         ("Apples, pears, etc.", "apples, pears, et cetera."),
         ("Cats vs. dogs, e.g. Rex, i.e. mine", "cats versus dogs, for example rex, that is mine"),
