@@ -407,6 +407,12 @@ def find_lm_text(split_dirs: Iterable[Path]) -> Path | None:
     return None
 
 
+def require_lm_text(path: Path | None) -> None:
+    """Stop before the corpus is scanned when a given LM text file is missing."""
+    if path is not None and not path.is_file():
+        raise FileNotFoundError(f"LM text {path} does not exist")
+
+
 def write_lm_text(source: str | Path, path: str | Path) -> int:
     """Copy ``source`` to ``path`` a line at a time in the transcripts' alphabet (``A-Z``, ``'``,
     spaces: :func:`~speechattn.text.normalize_tts` then :func:`~speechattn.text.normalize_asr`, so
@@ -478,8 +484,7 @@ def prepare_librispeech(
     split_dirs = _locate_splits(subsets, corpus, Path(download_dir or out_dir / "download"),
                                 mirror, progress)
     lm_source = Path(lm_text) if lm_text is not None else find_lm_text(split_dirs.values())
-    if lm_source is not None and not lm_source.is_file():
-        raise FileNotFoundError(f"LM text {lm_source} does not exist")
+    require_lm_text(lm_source)
     jobs = jobs or _default_jobs()
     scans = {name: scan_split(name, split_dir, jobs, progress) for name, split_dir in split_dirs.items()}
     return write_prepared(out_dir, scans, train, lm_source, jobs, progress, cmvn_utterances, seed)
@@ -632,8 +637,7 @@ def _prepare(args: argparse.Namespace) -> int:
     if args.ljspeech_dir is not None:
         from speechattn.data.ljspeech import asr_scans
 
-        if args.lm_text is not None and not args.lm_text.is_file():
-            raise FileNotFoundError(f"LM text {args.lm_text} does not exist")
+        require_lm_text(args.lm_text)  # before the scan, which takes a while
         scans = asr_scans(args.ljspeech_dir, args.split_file, args.jobs, not args.no_progress)
         summary = write_prepared(args.out, scans, ["train"], args.lm_text, args.jobs,
                                  not args.no_progress, args.cmvn_utterances)
