@@ -142,3 +142,26 @@ def test_unknown_kind_and_bad_dims_raise_with_the_value():
         build_attention(AttentionConfig(kind="dot"), 4, 6)
     with pytest.raises(ValueError, match="must be odd"):
         build_attention(AttentionConfig(kind="location", location_kernel=4), 4, 4)
+
+
+def test_scaled_dot_is_dot_over_sqrt_dim():
+    memory = torch.randn(2, 5, DIM)
+    query = torch.randn(2, DIM)
+    state = initial_state(memory)
+    dot = make("dot").score(query, memory, state)
+    scaled = make("scaled_dot").score(query, memory, state)
+    torch.testing.assert_close(scaled, dot / DIM**0.5)
+
+
+def test_luong_location_scores_positions_from_the_query_alone():
+    attention = make("luong_location", max_frames=8)
+    query = torch.randn(1, DIM)
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    _, w1, _ = attention(query, torch.randn(1, 6, DIM), mask, AttentionState(*[torch.zeros(1, 6)] * 2))
+    _, w2, _ = attention(query, torch.randn(1, 6, DIM), mask, AttentionState(*[torch.ones(1, 6)] * 2))
+    torch.testing.assert_close(w1, w2)  # neither the memory nor the past weights move the scores
+    expected = torch.softmax(attention.position_scores(query)[:, :6], 1)
+    torch.testing.assert_close(w1, expected)
+    with pytest.raises(ValueError, match="at most 8 frames, got a memory of 9"):
+        attention(query, torch.randn(1, 9, DIM), torch.ones(1, 9, dtype=torch.bool),
+                  AttentionState(*[torch.zeros(1, 9)] * 2))

@@ -17,8 +17,13 @@ module can never leak the last batch's mask into the next one.
 
 Kinds (``ATTENTION``):
 - ``dot``: Luong's dot score ``q . m`` (needs Dq == Dm).
+- ``scaled_dot``: the dot score divided by ``sqrt(Dm)`` (Vaswani et al. 2017), so that the
+  softmax does not saturate as the dimension grows (needs Dq == Dm).
 - ``general``: Luong's bilinear score ``q^T W m``.
 - ``additive``: Bahdanau's concat score ``v^T tanh(W q + U m + b)``.
+- ``luong_location``: Luong's location-based score ``W q``: one score per frame position from the
+  query alone, over at most ``max_frames`` frames (the first T of them are used, masked to the real
+  ones); the memory enters only through the context.
 - ``location``: Chorowski et al. (2015) location-aware score: ``additive`` plus features from a 1-D
   convolution over the previous and the cumulative attention weights.
 
@@ -41,6 +46,8 @@ __all__ = [
     "AttentionState",
     "Attention",
     "DotAttention",
+    "ScaledDotAttention",
+    "LuongLocationAttention",
     "GeneralAttention",
     "AdditiveAttention",
     "LocationAttention",
@@ -61,6 +68,7 @@ class AttentionConfig:
     window: int | None = None  # local attention: +-window frames around the previous focus
     window_backward: int | None = None  # frames allowed behind the focus (default: window)
     temperature: float = 1.0  # scores are divided by this before the softmax
+    max_frames: int = 1024  # luong_location: the longest memory it can score
 
 
 class AttentionState(NamedTuple):
@@ -151,6 +159,36 @@ class DotAttention(Attention):
         return torch.bmm(keys, query.unsqueeze(2)).squeeze(2)  # (B, T, D) @ (B, D, 1)
 
 
+class ScaledDotAttention(DotAttention):
+    """The dot score scaled by ``1 / sqrt(Dm)``."""
+
+    def __init__(self, config: AttentionConfig, query_dim: int, memory_dim: int) -> None:
+        super().__init__(config, query_dim, memory_dim)
+        self.scale = memory_dim**-0.5
+
+    def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
+        return super().score(query, keys, state) * self.scale
+
+
+class LuongLocationAttention(Attention):
+    """Luong's location-based score ``W q``: a score per frame position, from the query alone."""
+
+    def __init__(self, config: AttentionConfig, query_dim: int, memory_dim: int) -> None:
+        super().__init__(config)
+        if config.max_frames < 1:
+            raise ValueError(f"luong_location max_frames must be >= 1, got {config.max_frames}")
+        self.position_scores = nn.Linear(query_dim, config.max_frames)
+
+    def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
+        frames = keys.shape[1]
+        if frames > self.position_scores.out_features:
+            raise ValueError(
+                f"luong_location attention scores at most {self.position_scores.out_features} "
+                f"frames, got a memory of {frames} (raise attention.max_frames)"
+            )
+        return self.position_scores(query)[:, :frames]  # (B, max_frames) -> (B, T)
+
+
 class GeneralAttention(Attention):
     """Luong's general (bilinear) score ``q^T W m``; ``W m`` is precomputed as the keys."""
 
@@ -209,6 +247,8 @@ class LocationAttention(AdditiveAttention):
 
 ATTENTION: dict[str, type[Attention]] = {
     "dot": DotAttention,
+    "scaled_dot": ScaledDotAttention,
+    "luong_location": LuongLocationAttention,
     "general": GeneralAttention,
     "additive": AdditiveAttention,
     "location": LocationAttention,
