@@ -28,7 +28,7 @@ def make(kind: str, dtype=torch.float32, **overrides) -> torch.nn.Module:
 def run_steps(attention, query_steps, memory, lengths):
     """Run several steps so the location features see non-trivial past weights."""
     mask = lengths_to_mask(lengths, memory.shape[1])
-    state = initial_state(memory)
+    state = attention.initial_state(memory)
     keys = attention.prepare(memory)
     contexts, weights = [], []
     for query in query_steps:
@@ -74,7 +74,7 @@ def test_gradcheck_double_precision(kind):
     query = torch.randn(2, DIM, dtype=torch.float64, requires_grad=True)
     mask = lengths_to_mask(torch.tensor([5, 3]), 5)
     previous = torch.softmax(torch.randn(2, 5, dtype=torch.float64), 1) * mask
-    state = AttentionState(previous, previous * 2)
+    state = attention.initial_state(memory)._replace(weights=previous, cumulative=previous * 2)
 
     def fn(q, m):
         context, weights, _ = attention(q, m, mask, state)
@@ -127,7 +127,8 @@ def test_local_window_confines_weights(kind):
     previous = torch.zeros(2, 9)
     previous[0, 4] = 1.0
     previous[1, 8] = 1.0
-    _, weights, _ = attention(torch.randn(2, DIM), memory, mask, AttentionState(previous, previous))
+    state = attention.initial_state(memory)._replace(weights=previous, cumulative=previous)
+    _, weights, _ = attention(torch.randn(2, DIM), memory, mask, state)
     allowed = torch.zeros(2, 9, dtype=torch.bool)
     allowed[0, 3:6] = True
     allowed[1, 7:9] = True
@@ -165,3 +166,57 @@ def test_luong_location_scores_positions_from_the_query_alone():
     with pytest.raises(ValueError, match="at most 8 frames, got a memory of 9"):
         attention(query, torch.randn(1, 9, DIM), torch.ones(1, 9, dtype=torch.bool),
                   AttentionState(*[torch.zeros(1, 9)] * 2))
+
+
+def test_beta_binomial_prior_sums_to_one_and_only_moves_forward():
+    from speechattn.nn.attention import beta_binomial
+
+    prior = beta_binomial(11, 0.1, 0.9)
+    assert prior.shape == (11,) and abs(prior.sum().item() - 1.0) < 1e-6
+    assert prior[0] > 0.5 and torch.all(prior[1:] < prior[0])  # mostly stay, sometimes step on
+    attention = make("dca")
+    memory = torch.randn(1, 20, DIM)
+    state = attention.initial_state(memory)._replace(weights=torch.eye(20)[7:8])
+    prior_part = attention.score(torch.randn(1, DIM), memory, state)
+    energy_bound = attention.energy.weight.abs().sum().item()  # |v . tanh(.)| <= |v|_1
+    behind = prior_part[0, :7]  # frames behind the previous focus get only the floor
+    torch.testing.assert_close(behind.max(), behind.min(), atol=2 * energy_bound, rtol=0)
+    assert behind.max() < torch.log(torch.tensor(1e-6)) + energy_bound + 1e-4
+
+
+def test_dca_focus_does_not_move_backwards():
+    """Over 40 random queries from the initial state, the argmax never decreases: the causal prior
+    costs any frame behind the previous weights about log(1e-6) nats, more than the untrained
+    location term can make up."""
+    torch.manual_seed(1)
+    lengths = torch.tensor([30, 22, 9])
+    _, weights, _ = run_steps(make("dca"), torch.randn(40, 3, DIM) * 3, torch.randn(3, 30, DIM), lengths)
+    focus = weights.argmax(-1)  # (B, U)
+    assert torch.all(focus[:, 1:] >= focus[:, :-1]), focus
+    assert torch.all(focus[:, -1] > 0)  # and it does move
+
+
+def test_gmm_means_only_move_forward():
+    """By construction (mean += softplus); its argmax alone can step back when the mixture
+    weights shift between components."""
+    torch.manual_seed(1)
+    attention = make("gmm")
+    memory = torch.randn(3, 30, DIM)
+    mask = lengths_to_mask(torch.tensor([30, 22, 9]), 30)
+    state = attention.initial_state(memory)
+    means = [state.position]
+    for query in torch.randn(40, 3, DIM) * 3:
+        _, _, state = attention(query, memory, mask, state)
+        means.append(state.position)
+    assert torch.all(torch.stack(means, 1).diff(dim=1) > 0)  # (B, U, K) steps
+
+
+def test_dca_starts_on_frame_zero_and_gmm_needs_its_means():
+    memory = torch.randn(2, 5, DIM)
+    start = make("dca").initial_state(memory).weights
+    assert torch.equal(start, torch.tensor([[1.0, 0, 0, 0, 0]] * 2))
+    gmm = make("gmm", mixtures=3)
+    assert gmm.initial_state(memory).position.shape == (2, 3)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    with pytest.raises(ValueError, match="state.position"):
+        gmm(torch.randn(2, DIM), memory, mask, initial_state(memory))

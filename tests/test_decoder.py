@@ -74,3 +74,15 @@ def test_post_attention_cells_see_the_current_context():
         a = decoder.step(inputs, memory, mask, decoder.initial_state(memory)).output[:, :6]
         b = decoder.step(inputs, changed, mask, decoder.initial_state(changed)).output[:, :6]
         assert torch.allclose(a, b) is not depends
+
+
+def test_state_select_carries_an_attention_position():
+    decoder = make("gmm")
+    memory = torch.randn(2, 5, 6)
+    state = decoder.step(torch.randn(2, 3), memory, torch.ones(2, 5, dtype=torch.bool),
+                         decoder.initial_state(memory)).state
+    repeated = state.select(torch.tensor([1, 1, 0]))
+    assert repeated.attention.position.shape == (3, state.attention.position.shape[1])
+    torch.testing.assert_close(repeated.attention.position[2], state.attention.position[0])
+    assert decoder.initial_state(memory).attention.position is not None
+    assert make("location").initial_state(memory).attention.position is None

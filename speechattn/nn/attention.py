@@ -26,6 +26,14 @@ Kinds (``ATTENTION``):
   ones); the memory enters only through the context.
 - ``location``: Chorowski et al. (2015) location-aware score: ``additive`` plus features from a 1-D
   convolution over the previous and the cumulative attention weights.
+- ``dca``: dynamic convolution attention (Battenberg et al. 2019), for synthesis: no content term;
+  static filters and filters generated from the query, both over the previous weights, plus the
+  log of a fixed causal beta-binomial prior filter that only moves mass forward. Starts with all
+  weight on frame 0.
+- ``gmm``: Graves' Gaussian-mixture attention in the form of the same paper (its V2): ``mixtures``
+  components whose means only move forward (``mean += softplus(.)`` each step). Its score is the
+  log of the mixture density at each frame, so the shared masked softmax renormalizes it over the
+  real frames; the means travel in ``AttentionState.position``.
 
 Global vs local: every kind attends globally by default. ``window=W`` makes it local: only frames
 within ``[focus - window_backward, focus + W]`` of the previous step's focus (argmax of the previous
@@ -51,6 +59,8 @@ __all__ = [
     "GeneralAttention",
     "AdditiveAttention",
     "LocationAttention",
+    "DynamicConvolutionAttention",
+    "GMMAttention",
     "build_attention",
     "initial_state",
     "window_mask",
@@ -69,17 +79,25 @@ class AttentionConfig:
     window_backward: int | None = None  # frames allowed behind the focus (default: window)
     temperature: float = 1.0  # scores are divided by this before the softmax
     max_frames: int = 1024  # luong_location: the longest memory it can score
+    prior_size: int = 11  # dca: taps of the causal beta-binomial prior filter
+    prior_alpha: float = 0.1  # dca: the prior's beta-binomial alpha and beta (mean shift
+    prior_beta: float = 0.9  #   of about (prior_size - 1) * alpha / (alpha + beta) frames)
+    mixtures: int = 5  # gmm: number of mixture components
 
 
 class AttentionState(NamedTuple):
     """What attention carries from one decoder step to the next.
 
-    weights: (B, T) the previous step's weights (all zeros before the first step).
+    weights: (B, T) the previous step's weights (all zeros before the first step, or all on frame
+        0 for kinds that convolve them).
     cumulative: (B, T) the sum of all previous weights.
+    position: (B, K) a kind's own running position (``gmm``: its K means, in frames); None for
+        the kinds that need none.
     """
 
     weights: Tensor
     cumulative: Tensor
+    position: Tensor | None = None
 
 
 def initial_state(memory: Tensor) -> AttentionState:
@@ -116,9 +134,19 @@ class Attention(nn.Module):
         self.window_backward = config.window_backward
         self.temperature = config.temperature
 
+    def initial_state(self, memory: Tensor) -> AttentionState:
+        """The state before the first step, for a (B, T, Dm) memory."""
+        return initial_state(memory)
+
     def prepare(self, memory: Tensor) -> Tensor:
         """Per-frame keys (B, T, K) computed once per utterance batch."""
         return memory
+
+    def score_step(
+        self, query: Tensor, keys: Tensor, state: AttentionState
+    ) -> tuple[Tensor, Tensor | None]:
+        """Scores (B, T) and the next ``state.position``; kinds with a position override this."""
+        return self.score(query, keys, state), state.position
 
     def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
         """Unnormalized scores (B, T)."""
@@ -137,11 +165,11 @@ class Attention(nn.Module):
             keys = self.prepare(memory)
         if self.window is not None:
             mask = window_mask(state.weights, mask, self.window, self.window_backward)
-        scores = self.score(query, keys, state) / self.temperature  # (B, T)
-        scores = scores.masked_fill(~mask, float("-inf"))
+        scores, position = self.score_step(query, keys, state)
+        scores = (scores / self.temperature).masked_fill(~mask, float("-inf"))  # (B, T)
         weights = torch.softmax(scores, dim=1)  # (B, T); exp(-inf) is exactly 0 on padding
         context = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)  # (B, 1, T) @ (B, T, Dm)
-        return context, weights, AttentionState(weights, state.cumulative + weights)
+        return context, weights, AttentionState(weights, state.cumulative + weights, position)
 
 
 class DotAttention(Attention):
@@ -245,6 +273,109 @@ class LocationAttention(AdditiveAttention):
         return self.location_proj(features)  # (B, T, A)
 
 
+def beta_binomial(size: int, alpha: float, beta: float) -> Tensor:
+    """The beta-binomial pmf over 0..size-1 (n = size - 1), as a (size,) tensor summing to 1.
+
+    >>> [round(p, 4) for p in beta_binomial(3, 1.0, 1.0).tolist()]
+    [0.3333, 0.3333, 0.3333]
+    """
+    n = size - 1
+    k = torch.arange(size, dtype=torch.float64)
+    log_choose = torch.lgamma(torch.tensor(n + 1.0)) - torch.lgamma(k + 1) - torch.lgamma(n - k + 1)
+
+    def log_beta(a: Tensor | float, b: Tensor | float) -> Tensor:
+        a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+        return torch.lgamma(a) + torch.lgamma(b) - torch.lgamma(a + b)
+
+    pmf = torch.exp(log_choose + log_beta(k + alpha, n - k + beta) - log_beta(alpha, beta))
+    return (pmf / pmf.sum()).float()
+
+
+class DynamicConvolutionAttention(Attention):
+    """Location-relative attention from the previous weights alone (no content term)."""
+
+    PRIOR_FLOOR = 1e-6  # log(prior) is floored here, as in the paper, so a step is never -inf
+
+    def __init__(self, config: AttentionConfig, query_dim: int, memory_dim: int) -> None:
+        super().__init__(config)
+        kernel, channels = config.location_kernel, config.location_channels
+        if kernel % 2 != 1:
+            raise ValueError(f"location_kernel must be odd, got {kernel}")
+        if config.prior_size < 1 or config.prior_alpha <= 0 or config.prior_beta <= 0:
+            raise ValueError(
+                f"dca prior needs prior_size >= 1 and alpha, beta > 0, got {config.prior_size}, "
+                f"{config.prior_alpha}, {config.prior_beta}"
+            )
+        self.kernel, self.channels = kernel, channels
+        self.static_conv = nn.Conv1d(1, channels, kernel, padding=kernel // 2, bias=False)
+        self.filter_net = nn.Sequential(
+            nn.Linear(query_dim, config.attention_dim), nn.Tanh(),
+            nn.Linear(config.attention_dim, channels * kernel, bias=False),
+        )
+        self.static_proj = nn.Linear(channels, config.attention_dim, bias=True)
+        self.dynamic_proj = nn.Linear(channels, config.attention_dim, bias=False)
+        self.energy = nn.Linear(config.attention_dim, 1, bias=False)
+        # conv1d correlates; the flipped pmf with left padding gives prior[j] = sum_k P[k] w[j - k]
+        prior = beta_binomial(config.prior_size, config.prior_alpha, config.prior_beta)
+        self.register_buffer("prior_filter", prior.flip(0).view(1, 1, -1), persistent=False)
+
+    def initial_state(self, memory: Tensor) -> AttentionState:
+        weights = memory.new_zeros(memory.shape[:2])  # (B, T)
+        weights[:, 0] = 1.0
+        return AttentionState(weights, memory.new_zeros(memory.shape[:2]))
+
+    def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
+        batch, frames = state.weights.shape
+        previous = state.weights.unsqueeze(1)  # (B, 1, T)
+        static = self.static_conv(previous)  # (B, C, T)
+        filters = self.filter_net(query).view(batch * self.channels, 1, self.kernel)
+        dynamic = nn.functional.conv1d(  # each row convolved with its own C filters
+            previous.view(1, batch, frames), filters, padding=self.kernel // 2, groups=batch
+        ).view(batch, self.channels, frames)  # (1, B*C, T) -> (B, C, T)
+        hidden = self.static_proj(static.transpose(1, 2)) + self.dynamic_proj(dynamic.transpose(1, 2))
+        energy = self.energy(torch.tanh(hidden)).squeeze(2)  # (B, T, A) -> (B, T)
+        taps = self.prior_filter.shape[2]
+        prior = nn.functional.conv1d(nn.functional.pad(previous, (taps - 1, 0)), self.prior_filter)
+        return energy + torch.log(prior.squeeze(1).clamp_min(self.PRIOR_FLOOR))
+
+
+class GMMAttention(Attention):
+    """Gaussian-mixture attention whose K means only move forward."""
+
+    MIN_WIDTH = 0.01  # frames: keeps every component's standard deviation away from zero
+
+    def __init__(self, config: AttentionConfig, query_dim: int, memory_dim: int) -> None:
+        super().__init__(config)
+        if config.mixtures < 1:
+            raise ValueError(f"gmm mixtures must be >= 1, got {config.mixtures}")
+        self.mixtures = config.mixtures
+        self.params = nn.Sequential(
+            nn.Linear(query_dim, config.attention_dim), nn.Tanh(),
+            nn.Linear(config.attention_dim, 3 * config.mixtures),
+        )
+
+    def initial_state(self, memory: Tensor) -> AttentionState:
+        zeros = memory.new_zeros(memory.shape[:2])
+        return AttentionState(zeros, zeros, memory.new_zeros(memory.shape[0], self.mixtures))
+
+    def score_step(
+        self, query: Tensor, keys: Tensor, state: AttentionState
+    ) -> tuple[Tensor, Tensor]:
+        if state.position is None:
+            raise ValueError("gmm attention needs its means in state.position: start from "
+                             "attention.initial_state(memory)")
+        log_mix, step, width = self.params(query).chunk(3, dim=1)  # 3 x (B, K)
+        means = state.position + nn.functional.softplus(step)  # never moves backwards
+        width = nn.functional.softplus(width) + self.MIN_WIDTH
+        frames = torch.arange(keys.shape[1], device=keys.device, dtype=query.dtype)  # (T,)
+        z = (frames.view(1, -1, 1) - means.unsqueeze(1)) / width.unsqueeze(1)  # (B, T, K)
+        log_density = (
+            torch.log_softmax(log_mix, dim=1).unsqueeze(1) - torch.log(width).unsqueeze(1)
+            - 0.5 * z.square()
+        )
+        return torch.logsumexp(log_density, dim=2), means  # (B, T), (B, K)
+
+
 ATTENTION: dict[str, type[Attention]] = {
     "dot": DotAttention,
     "scaled_dot": ScaledDotAttention,
@@ -252,6 +383,8 @@ ATTENTION: dict[str, type[Attention]] = {
     "general": GeneralAttention,
     "additive": AdditiveAttention,
     "location": LocationAttention,
+    "dca": DynamicConvolutionAttention,
+    "gmm": GMMAttention,
 }
 
 

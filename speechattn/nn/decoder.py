@@ -26,7 +26,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from speechattn.nn.attention import AttentionConfig, AttentionState, build_attention, initial_state
+from speechattn.nn.attention import AttentionConfig, AttentionState, build_attention
 from speechattn.nn.encoder import lengths_to_mask
 
 __all__ = ["DecoderConfig", "DecoderState", "StepOutput", "AttentionDecoder"]
@@ -63,7 +63,7 @@ class DecoderState(NamedTuple):
             self.hidden[:, index],
             self.cell[:, index],
             self.context[index],
-            AttentionState(*(t[index] for t in self.attention)),
+            AttentionState(*(None if t is None else t[index] for t in self.attention)),
         )
 
 
@@ -107,7 +107,10 @@ class AttentionDecoder(nn.Module):
         batch = memory.shape[0]
         layers = len(self.cells) + len(self.post_cells)
         zeros = memory.new_zeros(layers, batch, self.config.hidden_dim)
-        return DecoderState(zeros, zeros, memory.new_zeros(batch, memory.shape[2]), initial_state(memory))
+        return DecoderState(
+            zeros, zeros, memory.new_zeros(batch, memory.shape[2]),
+            self.attention.initial_state(memory),
+        )
 
     def prepare(self, memory: Tensor) -> Tensor:
         """Attention keys (B, T, K), computed once per batch and passed to every step."""
