@@ -220,3 +220,22 @@ def test_dca_starts_on_frame_zero_and_gmm_needs_its_means():
     mask = torch.ones(2, 5, dtype=torch.bool)
     with pytest.raises(ValueError, match="state.position"):
         gmm(torch.randn(2, DIM), memory, mask, initial_state(memory))
+
+
+def test_forward_attention_advances_at_most_one_frame_per_step():
+    """Each step's support is the previous one's plus one frame: after u steps from frame 0, frames
+    beyond u get (numerically) nothing, and the weights equal the formula's."""
+    attention = make("forward")
+    memory = torch.randn(2, 12, DIM)
+    lengths = torch.tensor([12, 8])
+    _, weights, _ = run_steps(attention, torch.randn(5, 2, DIM), memory, lengths)
+    for u in range(5):
+        assert torch.all(weights[:, u, u + 2 :] < 1e-25)
+    mask = lengths_to_mask(lengths, 12)
+    previous = weights[:, 2]
+    state = attention.initial_state(memory)._replace(weights=previous)
+    query = torch.randn(2, DIM)
+    _, w, _ = attention(query, memory, mask, state)
+    content = make("location")(query, memory, mask, state)[1]  # y: the same weights, same seed
+    expected = (previous + torch.nn.functional.pad(previous, (1, 0))[:, :-1]) * content
+    torch.testing.assert_close(w, expected / expected.sum(1, keepdim=True))

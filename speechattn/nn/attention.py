@@ -26,6 +26,9 @@ Kinds (``ATTENTION``):
   ones); the memory enters only through the context.
 - ``location``: Chorowski et al. (2015) location-aware score: ``additive`` plus features from a 1-D
   convolution over the previous and the cumulative attention weights.
+- ``forward``: forward attention (Zhang et al. 2018) on the ``location`` score: a step's weights are
+  ``(w_prev(t) + w_prev(t - 1)) * y(t)``, renormalized, with ``y`` the location attention's, so the
+  attended frames can advance by at most one per step. Starts with all weight on frame 0.
 - ``dca``: dynamic convolution attention (Battenberg et al. 2019), for synthesis: no content term;
   static filters and filters generated from the query, both over the previous weights, plus the
   log of a fixed causal beta-binomial prior filter that only moves mass forward. Starts with all
@@ -59,6 +62,7 @@ __all__ = [
     "GeneralAttention",
     "AdditiveAttention",
     "LocationAttention",
+    "ForwardAttention",
     "DynamicConvolutionAttention",
     "GMMAttention",
     "build_attention",
@@ -273,6 +277,28 @@ class LocationAttention(AdditiveAttention):
         return self.location_proj(features)  # (B, T, A)
 
 
+def one_hot_start(memory: Tensor) -> AttentionState:
+    """All weight on frame 0 (cumulative still zero), for kinds that convolve the past weights."""
+    weights = memory.new_zeros(memory.shape[:2])  # (B, T)
+    weights[:, 0] = 1.0
+    return AttentionState(weights, memory.new_zeros(memory.shape[:2]))
+
+
+class ForwardAttention(LocationAttention):
+    """Forward attention: the location score times a transition that stays or moves one frame."""
+
+    FLOOR = 1e-30  # the log of a transition of exactly 0; its gradient is then 0, not NaN
+
+    def initial_state(self, memory: Tensor) -> AttentionState:
+        return one_hot_start(memory)
+
+    def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
+        previous = state.weights  # (B, T)
+        moved = nn.functional.pad(previous, (1, 0))[:, :-1]  # moved[t] = previous[t - 1]
+        # softmax(s + log a) = a * y / sum(a * y) with y = softmax(s): forward attention exactly
+        return super().score(query, keys, state) + torch.log((previous + moved).clamp_min(self.FLOOR))
+
+
 def beta_binomial(size: int, alpha: float, beta: float) -> Tensor:
     """The beta-binomial pmf over 0..size-1 (n = size - 1), as a (size,) tensor summing to 1.
 
@@ -320,9 +346,7 @@ class DynamicConvolutionAttention(Attention):
         self.register_buffer("prior_filter", prior.flip(0).view(1, 1, -1), persistent=False)
 
     def initial_state(self, memory: Tensor) -> AttentionState:
-        weights = memory.new_zeros(memory.shape[:2])  # (B, T)
-        weights[:, 0] = 1.0
-        return AttentionState(weights, memory.new_zeros(memory.shape[:2]))
+        return one_hot_start(memory)
 
     def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
         batch, frames = state.weights.shape
@@ -383,6 +407,7 @@ ATTENTION: dict[str, type[Attention]] = {
     "general": GeneralAttention,
     "additive": AdditiveAttention,
     "location": LocationAttention,
+    "forward": ForwardAttention,
     "dca": DynamicConvolutionAttention,
     "gmm": GMMAttention,
 }
