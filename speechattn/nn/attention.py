@@ -277,11 +277,11 @@ class LocationAttention(AdditiveAttention):
         return self.location_proj(features)  # (B, T, A)
 
 
-def one_hot_start(memory: Tensor) -> AttentionState:
+def _one_hot_start(memory: Tensor) -> AttentionState:
     """All weight on frame 0 (cumulative still zero), for kinds that convolve the past weights."""
     weights = memory.new_zeros(memory.shape[:2])  # (B, T)
     weights[:, 0] = 1.0
-    return AttentionState(weights, memory.new_zeros(memory.shape[:2]))
+    return initial_state(memory)._replace(weights=weights)
 
 
 class ForwardAttention(LocationAttention):
@@ -290,7 +290,7 @@ class ForwardAttention(LocationAttention):
     FLOOR = 1e-30  # the log of a transition of exactly 0; its gradient is then 0, not NaN
 
     def initial_state(self, memory: Tensor) -> AttentionState:
-        return one_hot_start(memory)
+        return _one_hot_start(memory)
 
     def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
         previous = state.weights  # (B, T)
@@ -346,7 +346,7 @@ class DynamicConvolutionAttention(Attention):
         self.register_buffer("prior_filter", prior.flip(0).view(1, 1, -1), persistent=False)
 
     def initial_state(self, memory: Tensor) -> AttentionState:
-        return one_hot_start(memory)
+        return _one_hot_start(memory)
 
     def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
         batch, frames = state.weights.shape
@@ -379,8 +379,7 @@ class GMMAttention(Attention):
         )
 
     def initial_state(self, memory: Tensor) -> AttentionState:
-        zeros = memory.new_zeros(memory.shape[:2])
-        return AttentionState(zeros, zeros, memory.new_zeros(memory.shape[0], self.mixtures))
+        return initial_state(memory)._replace(position=memory.new_zeros(memory.shape[0], self.mixtures))
 
     def score_step(
         self, query: Tensor, keys: Tensor, state: AttentionState
