@@ -168,10 +168,8 @@ def _attention_only(model: nn.Module, batch: ASRBatch) -> float:
     attention = model.decoder.attention
 
     def run() -> None:
-        from speechattn.nn.attention import initial_state
-
         keys = attention.prepare(memory)
-        state, total = initial_state(memory), 0.0
+        state, total = attention.initial_state(memory), 0.0
         for query in queries:
             context, _, state = attention(query, memory, speech.mask, state, keys)
             total = total + context.sum()
