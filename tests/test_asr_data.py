@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 
 from speechattn.asr import training
-from speechattn.asr.data import ASRDataset, FeatureFrontEnd, spread
+from speechattn.asr.data import ASRDataset, FeatureFrontEnd, spread, take_minutes
 from speechattn.asr.infer import run_decode
 from speechattn.asr.inference import LoadedASR
 from speechattn.asr.model import LAS
@@ -174,3 +174,17 @@ def test_speed_perturbation_draws_a_factor_per_load_from_the_seed(tmp_path):
                           ).data.speed_perturb == [0.9, 1.0, 1.1]
     with pytest.raises(ValueError, match=r"data.speed_perturb=\[3.0\]"):
         resolve_config(ASRRecipeConfig, TINY, ["data.speed_perturb=[3.0]"])
+
+
+def test_train_minutes_takes_nested_fixed_subsets_of_about_that_much_audio():
+    rows = [{"id": f"u{i:03d}", "duration": 2.0 + (i * 7) % 11} for i in range(200)]
+    ten, twenty = take_minutes(rows, 10), take_minutes(rows, 20)
+    seconds = [sum(r["duration"] for r in part) for part in (ten, twenty)]
+    assert 600 <= seconds[0] < 600 + 13 and 1200 <= seconds[1] < 1200 + 13  # stops past the mark
+    assert {r["id"] for r in ten} < {r["id"] for r in twenty}  # nested, so the curve compares
+    assert [r["id"] for r in ten] == sorted(r["id"] for r in ten)  # the manifest's order
+    assert ten != rows[: len(ten)]  # a random draw, not the manifest's head
+    assert take_minutes(list(reversed(rows)), 10) == list(reversed(ten))  # depends on rows only
+    assert take_minutes(rows, 0) == rows
+    with pytest.raises(ValueError, match=r"data.train_minutes=-1"):
+        resolve_config(ASRRecipeConfig, TINY, ["data.train_minutes=-1"])

@@ -20,6 +20,7 @@ far below the CMVN-normalized features' noise): LibriSpeech's 100 h take about 6
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -42,7 +43,7 @@ from speechattn.data.audio_check import UnusableAudio, probe_audio
 from speechattn.data.batching import pad_sequence_batch
 from speechattn.text import PAD, Vocab
 
-__all__ = ["ASRDataConfig", "FeatureFrontEnd", "ASRBatch", "ASRDataset", "spread"]
+__all__ = ["ASRDataConfig", "FeatureFrontEnd", "ASRBatch", "ASRDataset", "spread", "take_minutes"]
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,13 @@ class ASRDataConfig:
     # factors is drawn for it (e.g. [0.9, 1.0, 1.1], the ESPnet/icefall recipes' choice); empty:
     # none. Batches are planned on the unperturbed lengths, so one may hold up to 1/min more frames.
     speed_perturb: list[float] = field(default_factory=list)
+    # Train on a fixed subset of the training manifest holding about this many minutes of audio
+    # (0: all of it), for learning curves: see take_minutes. The subset does not follow train.seed.
+    train_minutes: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.train_minutes < 0:
+            raise ValueError(f"data.train_minutes={self.train_minutes} must be >= 0 (0: all)")
         if self.valid_utterances < 1:
             raise ValueError(f"data.valid_utterances={self.valid_utterances} must be >= 1")
         if self.max_duration <= 0:
@@ -118,6 +124,31 @@ def spread(rows: Sequence[Any], count: int) -> list[Any]:
     if count >= len(rows):
         return list(rows)
     return [rows[(i * len(rows)) // count] for i in range(count)]
+
+
+def take_minutes(rows: Sequence[dict[str, Any]], minutes: float) -> list[dict[str, Any]]:
+    """The utterances that come first in a fixed pseudo-random order of their ids, up to
+    ``minutes`` of audio in all.
+
+    The order is a hash of each ``id``, so it depends on which utterances there are, not on the
+    manifest's order or on any seed, and a smaller subset is inside a larger one (a learning
+    curve's 10 minutes are inside its 20). The subset keeps the manifest's order; rows need a
+    ``duration`` in seconds. ``minutes`` 0 or more than there is: all rows.
+
+    >>> rows = [{"id": str(i), "duration": 30.0} for i in range(6)]
+    >>> len(take_minutes(rows, 1.5)), len(take_minutes(rows, 0)), len(take_minutes(rows, 60))
+    (3, 6, 6)
+    """
+    if minutes <= 0:
+        return list(rows)
+    order = sorted(range(len(rows)), key=lambda i: hashlib.sha1(str(rows[i]["id"]).encode()).digest())
+    chosen, total = set(), 0.0
+    for index in order:
+        if total >= minutes * 60.0:
+            break
+        chosen.add(index)
+        total += float(rows[index]["duration"])
+    return [row for i, row in enumerate(rows) if i in chosen]
 
 
 class ASRDataset:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from speechattn.asr.data import ASRDataset, spread
+from speechattn.asr.data import ASRDataset, spread, take_minutes
 from speechattn.asr.recipe import (
     ASRRecipeConfig,
     build_frontend,
@@ -54,8 +54,14 @@ def build_task(config: ASRRecipeConfig, data_dir: str | os.PathLike) -> ASRTask:
     vocab = Vocab.load(paths["vocab.json"])
     frontend = build_frontend(config, GlobalCMVN.load(paths["cmvn.json"]))
     data = config.data
+    train_rows = read_manifest(paths["train"])
+    if data.train_minutes > 0:
+        subset = take_minutes(train_rows, data.train_minutes)
+        log.info("data.train_minutes=%g: %d of %d training utterances (%.1f min)", data.train_minutes,
+                 len(subset), len(train_rows), sum(r["duration"] for r in subset) / 60)  # fmt: skip
+        train_rows = subset
     train_set = ASRDataset(
-        read_manifest(paths["train"]), vocab, frontend, str(paths["train"]),
+        train_rows, vocab, frontend, str(paths["train"]),
         max_duration=data.max_duration, cache=data.cache_features, speeds=data.speed_perturb,
     )  # fmt: skip
     valid_rows = spread(read_manifest(paths["valid"]), data.valid_utterances)
