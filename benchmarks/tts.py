@@ -38,18 +38,18 @@ import torch
 import torchaudio
 from referee import make_recognizer, recognize, write_bigram_lm  # benchmarks/referee.py
 
-from speechattn.audio import (
-    GriffinLimVocoder,
-    LogMel,
-    linear_spectrogram,
-    load_audio,
-    spectral_convergence,
-)
+from speechattn.audio import LogMel, load_audio
 from speechattn.data.manifest import read_manifest
 from speechattn.metrics import error_rates
 from speechattn.text import normalize_asr
 from speechattn.tts.recipe import load_tts
 from speechattn.tts.synthesize import LoadedTTS, SynthesisResult, synthesize
+from speechattn.vocoder import VocoderConfig
+from speechattn.vocoder.griffin_lim import (
+    GriffinLimVocoder,
+    linear_spectrogram,
+    spectral_convergence,
+)
 
 STAGES = ("intelligibility", "rtf", "griffinlim")
 
@@ -160,7 +160,7 @@ def rtf(tts: LoadedTTS, rows: list[dict]) -> None:
 def _vocoders(features, n_iter: int) -> dict:
     """name -> (label, run(reference magnitude (F, T), log-mel (T, M)) -> waveform (S,))."""
     f = features
-    ours = GriffinLimVocoder(f, n_iter=n_iter, momentum=0.99, power=1.0)
+    ours = GriffinLimVocoder(VocoderConfig(n_iter=n_iter, momentum=0.99, power=1.0), f)
 
     def librosa_mag(reference, mel):
         return librosa.griffinlim(

@@ -91,7 +91,7 @@ class Speech(NamedTuple):
 
 
 class TTS:
-    """A trained Tacotron voice with a Griffin-Lim vocoder."""
+    """A trained Tacotron voice with its vocoder (`synthesis.vocoder`, Griffin-Lim by default)."""
 
     def __init__(self, loaded: Any) -> None:
         self.loaded = loaded

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from speechattn.audio import FeatureConfig, GlobalCMVN, GriffinLimVocoder, save_audio
+from speechattn.audio import FeatureConfig, GlobalCMVN, save_audio
 from speechattn.fileio import write_text_atomic
 from speechattn.metrics import alignment_measures, mean_measures
 from speechattn.plot import plot_alignment
@@ -44,28 +43,17 @@ from speechattn.text import Vocab
 from speechattn.tts.inference import InferenceConfig, infer
 from speechattn.tts.model import Tacotron
 from speechattn.tts.text_input import prepare_texts
+from speechattn.vocoder import Vocoder, VocoderConfig, build_vocoder
 
 __all__ = [
-    "VocoderConfig",
     "SynthesisConfig",
     "LoadedTTS",
     "SynthesisResult",
-    "build_vocoder",
-    "mel_to_wave",
     "synthesize",
     "save_results",
 ]
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass
-class VocoderConfig:
-    """Griffin-Lim settings (see :class:`speechattn.audio.GriffinLimVocoder`)."""
-
-    n_iter: int = 32
-    momentum: float = 0.99
-    power: float = 1.0  # > 1 sharpens harmonics (Tacotron used 1.5) but erases quiet sounds
 
 
 @dataclass
@@ -109,10 +97,6 @@ class SynthesisResult(NamedTuple):
             views.append(self.alignment[first : first + steps, : len(chunk) + 1])  # + EOS
             first += steps
         return views
-
-
-def build_vocoder(features: FeatureConfig, config: VocoderConfig) -> GriffinLimVocoder:
-    return GriffinLimVocoder(features, config.n_iter, config.momentum, config.power)
 
 
 class _Chunk(NamedTuple):
@@ -161,23 +145,8 @@ def _decode_all(tts: LoadedTTS, chunks: list[str], config: SynthesisConfig) -> l
     return [decoded[i] for i in range(len(chunks))]
 
 
-def mel_to_wave(vocoder: GriffinLimVocoder, mel: Tensor) -> Tensor:
-    """(F, M) log-mel -> (S,) waveform of ``max(F - 1, 1) * hop`` samples.
-
-    Griffin-Lim's STFT needs more than ``n_fft / 2`` samples, so a mel of a few frames (a voice
-    that stops at once) is padded with silent frames first and the result cut back.
-    """
-    config = vocoder.config
-    frames = mel.shape[0]
-    shortest = config.n_fft // (2 * config.hop_length) + 2
-    if frames < shortest:
-        silence = mel.new_full((shortest - frames, mel.shape[1]), math.log(config.log_floor))
-        mel = torch.cat([mel, silence])  # (shortest, M)
-    return vocoder(mel).cpu()[: max(frames - 1, 1) * config.hop_length]
-
-
 def _vocode(
-    vocoder: GriffinLimVocoder, parts: list[_Chunk], pause: int
+    vocoder: Vocoder, parts: list[_Chunk], pause: int
 ) -> tuple[Tensor, float]:
     """Waveforms of the chunks joined by ``pause`` zero samples; returns (S,), seconds."""
     start = time.perf_counter()
@@ -185,7 +154,7 @@ def _vocode(
     for i, part in enumerate(parts):
         if i:
             waves.append(torch.zeros(pause))
-        waves.append(mel_to_wave(vocoder, part.mel))  # (F, M) -> (S,)
+        waves.append(vocoder(part.mel).cpu())  # (F, M) -> (S,)
     return torch.cat(waves), time.perf_counter() - start
 
 
@@ -248,7 +217,7 @@ def synthesize(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         decoded = _decode_all(tts, flat, config)
-    vocoder = build_vocoder(tts.features, config.vocoder)
+    vocoder = build_vocoder(config.vocoder, tts.features)
     pause = int(config.chunk_pause * tts.features.sample_rate)
     results, position = [], 0
     for text, chunks in zip(texts, prepared):

@@ -33,7 +33,8 @@ from speechattn.tts.data import TTSBatch, TTSDataset, spread
 from speechattn.tts.inference import InferenceConfig, infer
 from speechattn.tts.loss import TacotronLoss, TacotronLossConfig, masked_mel_loss
 from speechattn.tts.model import Tacotron, num_decoder_steps
-from speechattn.tts.synthesize import SynthesisConfig, build_vocoder, mel_to_wave
+from speechattn.tts.synthesize import SynthesisConfig
+from speechattn.vocoder import build_vocoder
 
 __all__ = ["TTSTask"]
 
@@ -119,13 +120,13 @@ class TTSTask:
         return {**self._teacher_forced(model), **self._free_running(model)}
 
     def log_media(self, writer: Any, model: nn.Module, step: int) -> None:
-        """Alignments, mels and Griffin-Lim audio of the first dev utterances."""
+        """Alignments, mels and vocoded audio of the first dev utterances."""
         if not self.media_indices:
             return
         batch = self._on_device(self.valid_set.batch(self.media_indices), model)
         forced = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths)
         free = infer(model, batch.text, batch.text_lengths, self._inference_config(batch))
-        vocoder = build_vocoder(self.features, self.synthesis.vocoder)
+        vocoder = build_vocoder(self.synthesis.vocoder, self.features)
         cmvn = self.valid_set.cmvn  # stays on the CPU with the dataset (and the vocoder)
         for b, index in enumerate(self.media_indices):
             utt_id, text = self.valid_set.rows[index]["id"], self.valid_set.text(index)
@@ -140,9 +141,9 @@ class TTSTask:
             }  # fmt: skip
             for name, figure in images.items():
                 writer.add_image(f"{name}/{utt_id}", figure_to_array(figure), step, dataformats="HWC")
-            wave = mel_to_wave(vocoder, cmvn.inverse(free.mels[b, :frames].cpu()))
+            wave = vocoder(cmvn.inverse(free.mels[b, :frames].cpu()))
             wave = wave.clamp(-1.0, 1.0).unsqueeze(0)  # (1, S), as TensorBoard wants it
-            writer.add_audio(f"griffin_lim/{utt_id}", wave, step, self.features.sample_rate)
+            writer.add_audio(f"vocoder/{utt_id}", wave, step, self.features.sample_rate)
 
     # -- helpers ---------------------------------------------------------------------------------
     @staticmethod
