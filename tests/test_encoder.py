@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from speechattn.nn.encoder import BiLSTMEncoder, EncoderConfig, lengths_to_mask, reduced_lengths
+from speechattn.nn.encoder import (
+    ENCODERS,
+    BiLSTMEncoder,
+    Encoder,
+    EncoderConfig,
+    build_encoder,
+    lengths_to_mask,
+    reduced_lengths,
+)
 
 
 def make(**kwargs) -> BiLSTMEncoder:
@@ -100,3 +108,20 @@ def test_padded_cpu_path_equals_packed_path_forward_and_backward():
     torch.testing.assert_close(padded, packed, atol=1e-6, rtol=1e-5)
     for a, b in zip(grads_padded, grads_packed, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_every_registered_encoder_follows_the_protocol_and_takes_its_input_dim():
+    for kind in ENCODERS:
+        config = EncoderConfig(kind=kind, input_dim=999, hidden_dim=3, num_layers=2, pyramid=1)
+        encoder = build_encoder(config, input_dim=5)
+        assert isinstance(encoder, Encoder)
+        lengths = torch.tensor([9, 4])
+        outputs, out_lengths = encoder(torch.randn(2, 9, 5), lengths)
+        assert outputs.shape == (2, 5, encoder.output_dim)
+        assert torch.equal(out_lengths, encoder.output_lengths(lengths))
+        assert outputs[1, int(out_lengths[1]):].abs().sum() == 0  # zero on padding
+
+
+def test_unknown_encoder_kind_names_the_choices():
+    with pytest.raises(ValueError, match=r"unknown encoder kind 'conformer'; choose one of \['bilstm'\]"):
+        build_encoder(EncoderConfig(kind="conformer"), input_dim=4)

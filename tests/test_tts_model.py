@@ -282,3 +282,11 @@ def test_invalid_inference_settings_raise():
         infer(model, text, text_lengths, InferenceConfig(max_decoder_steps=0))
     with pytest.raises(ValueError, match="stop_threshold"):
         infer(model, text, text_lengths, InferenceConfig(stop_threshold=1.5))
+
+
+@pytest.mark.parametrize("reduce", ["pyramid", "input_halvings"])
+def test_an_encoder_that_drops_characters_is_refused(reduce):
+    config = tiny_config()
+    config.encoder = EncoderConfig(hidden_dim=4, num_layers=2, **{reduce: 1})
+    with pytest.raises(ValueError, match="one encoder frame per character"):
+        Tacotron(config, vocab_size=10)

@@ -33,7 +33,7 @@ from speechattn.asr.specaugment import SpecAugment, SpecAugmentConfig
 from speechattn.audio import subtract_utterance_mean
 from speechattn.nn.attention import AttentionConfig
 from speechattn.nn.decoder import AttentionDecoder, DecoderConfig, DecoderState
-from speechattn.nn.encoder import BiLSTMEncoder, EncoderConfig, lengths_to_mask
+from speechattn.nn.encoder import EncoderConfig, build_encoder, lengths_to_mask
 from speechattn.text import BLANK, EOS, PAD
 
 __all__ = ["LASConfig", "LAS", "LASOutput", "SpeechMemory", "noisy_tokens"]
@@ -136,7 +136,7 @@ class LAS(nn.Module):
         self.config = config
         self.vocab_size = vocab_size
         self.specaugment = SpecAugment(config.specaugment)
-        self.encoder = BiLSTMEncoder(config.encoder)
+        self.encoder = build_encoder(config.encoder, config.encoder.input_dim)
         decoder_config = dataclasses.replace(
             config.decoder, input_dim=config.embed_dim, memory_dim=self.encoder.output_dim
         )

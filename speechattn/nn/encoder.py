@@ -20,15 +20,23 @@ Two exact ways to run a BiLSTM layer over a padded batch (same weights, same out
   full-size gradient for every time step, which makes it quadratic in T (measured: 25x slower than
   the padded path for 8 x 340 frames); the padded path avoids it.
 
->>> encoder = BiLSTMEncoder(EncoderConfig(input_dim=4, hidden_dim=3, num_layers=3, pyramid=2))
+Encoders are chosen by ``EncoderConfig.kind`` from ``ENCODERS`` (``bilstm`` today) and follow
+:class:`Encoder`: ``forward(x (B, T, D), lengths (B,)) -> (outputs (B, T', E), lengths (B,))``,
+zero on padding, with ``output_dim`` (E) and ``output_lengths(lengths)``. Adding a kind (a
+Transformer, say) is one new module with its class and one line in ``ENCODERS``; like the
+attention kinds, they share one config whose fields say which kind reads them.
+
+>>> encoder = build_encoder(EncoderConfig(hidden_dim=3, num_layers=3, pyramid=2), input_dim=4)
 >>> outputs, lengths = encoder(torch.zeros(2, 9, 4), torch.tensor([9, 5]))
->>> tuple(outputs.shape), lengths.tolist()
-((2, 3, 6), [3, 2])
+>>> tuple(outputs.shape), lengths.tolist(), encoder.output_dim
+((2, 3, 6), [3, 2], 6)
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -36,8 +44,11 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 __all__ = [
+    "ENCODERS",
+    "Encoder",
     "EncoderConfig",
     "BiLSTMEncoder",
+    "build_encoder",
     "ConvFrontEnd",
     "reduced_lengths",
     "lengths_to_mask",
@@ -50,9 +61,11 @@ _LSTM_WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 @dataclass
 class EncoderConfig:
-    """Sizes of the encoder. ``pyramid`` halvings are applied before layers 1..pyramid,
-    ``input_halvings`` before layer 0: T' = T / 2 ** (input_halvings + pyramid)."""
+    """Which encoder and its sizes. ``bilstm``: ``pyramid`` halvings are applied before layers
+    1..pyramid, ``input_halvings`` before layer 0: T' = T / 2 ** (input_halvings + pyramid).
+    ``input_dim`` is the ASR listener's feature dim (TTS uses its embedding size instead)."""
 
+    kind: str = "bilstm"
     input_dim: int = 80
     hidden_dim: int = 256  # per direction: outputs are 2 * hidden_dim wide
     num_layers: int = 3
@@ -211,3 +224,30 @@ class BiLSTMEncoder(nn.Module):
             if i < len(self.layers) - 1:
                 x = self.dropout(x)
         return x, lengths
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What both models need from an encoder (see the module docstring)."""
+
+    output_dim: int
+
+    def output_lengths(self, lengths: Tensor) -> Tensor: ...
+
+    def __call__(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+ENCODERS: dict[str, type[nn.Module]] = {
+    "bilstm": BiLSTMEncoder,
+}
+
+
+def build_encoder(config: EncoderConfig, input_dim: int) -> nn.Module:
+    """The encoder named by ``config.kind`` over ``input_dim``-wide frames."""
+    try:
+        cls = ENCODERS[config.kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown encoder kind {config.kind!r}; choose one of {sorted(ENCODERS)}"
+        ) from None
+    return cls(dataclasses.replace(config, input_dim=input_dim))

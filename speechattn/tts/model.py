@@ -36,7 +36,7 @@ from torch.nn import functional
 
 from speechattn.nn.attention import AttentionConfig
 from speechattn.nn.decoder import AttentionDecoder, DecoderConfig, DecoderState
-from speechattn.nn.encoder import BiLSTMEncoder, EncoderConfig, lengths_to_mask
+from speechattn.nn.encoder import EncoderConfig, build_encoder, lengths_to_mask
 
 __all__ = [
     "PrenetConfig",
@@ -194,11 +194,13 @@ class Tacotron(nn.Module):
         self.config = config
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, config.embedding_dim, padding_idx=0)
-        self.encoder = BiLSTMEncoder(
-            dataclasses.replace(config.encoder, input_dim=config.embedding_dim)
-        )
-        if self.encoder.config.pyramid != 0:
-            raise ValueError("encoder.pyramid must be 0 for TTS (every character is kept)")
+        self.encoder = build_encoder(config.encoder, config.embedding_dim)
+        probe = torch.tensor([7])
+        if not torch.equal(self.encoder.output_lengths(probe), probe):
+            raise ValueError(
+                "TTS needs one encoder frame per character: encoder.pyramid and "
+                "encoder.input_halvings must be 0"
+            )
         self.prenet = Prenet(config.prenet, config.num_mels)
         self.decoder = AttentionDecoder(
             dataclasses.replace(
