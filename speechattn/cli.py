@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import logging
 import sys
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -71,8 +70,6 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"speechattn: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
     sub = SUBCOMMANDS[name]
     entry = getattr(importlib.import_module(sub.module), sub.function)
     with command_name(f"speechattn {name}"):

@@ -4,15 +4,16 @@ Expected failures are the ones a user can fix: bad input or config (``ValueError
 subclasses) and anything the file system refuses (``OSError``: a read-only folder, a path under
 a regular file, a full disk, a busy experiment). They are printed as ``PROG: error: MESSAGE``
 with no traceback; an ``OSError`` is shown as ``PATH: what went wrong``. Anything else is a bug
-and keeps its traceback.
+and keeps its traceback. Every command's logging is set up here too, once, the same way.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 
-__all__ = ["EXPECTED_ERRORS", "describe", "run_command"]
+__all__ = ["EXPECTED_ERRORS", "describe", "run_command", "setup_logging"]
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
 
@@ -32,6 +33,14 @@ def describe(error: BaseException) -> str:
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
+def setup_logging() -> None:
+    """INFO and above to stderr as ``HH:MM:SS module: message``; a no-op when the program (or a
+    test) has configured logging already."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
+
+
 def run_command(
     prog: str, body: Callable[[], int | None], expected: tuple[type[BaseException], ...] = ()
 ) -> int:
@@ -41,6 +50,7 @@ def run_command(
     The line starts with ``prog``, or with the subcommand's name (``speechattn score``) when
     :func:`speechattn.cli.command_name` set it, as for argparse's own errors.
     """
+    setup_logging()
     try:
         return int(body() or 0)
     except (*EXPECTED_ERRORS, *expected) as error:

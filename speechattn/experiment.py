@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -161,8 +160,6 @@ def run_train_command(
     Expected failures (missing files, bad overrides, a changed model on resume, a folder that
     cannot be written or is in use by another training) are one line on stderr and exit code 1."""
     args = parser.parse_intermixed_args(argv)  # key=value may come between options
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
 
     def body() -> int:
         config = resolve_config(config_class, args.config, args.overrides)

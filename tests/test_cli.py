@@ -1,5 +1,6 @@
 """Tests for speechattn/cli.py and speechattn/demo.py's stage runner."""
 
+import re
 import subprocess
 import sys
 
@@ -69,3 +70,13 @@ def test_a_failed_stage_is_not_stamped(tmp_path, monkeypatch):
         demo.run_demo(ctx)
     assert (tmp_path / "stages" / "ok.done").is_file()
     assert not (tmp_path / "stages" / "boom.done").exists()
+
+
+def test_every_command_logs_info_lines_in_one_format():
+    """Logging is set up once, by run_command, for the recipe scripts and the subcommands alike."""
+    code = (
+        "import logging; from speechattn.errors import run_command; "
+        "raise SystemExit(run_command('x', lambda: logging.getLogger('speechattn.m').info('hi')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert re.fullmatch(r"\d\d:\d\d:\d\d speechattn\.m: hi\n", out.stderr)

@@ -191,9 +191,6 @@ def _stage_score(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
-    )
     stages = [s for s in STAGES if s in args.stages]
     if args.audio and "score" in stages:
         stages.remove("score")  # loose audio files have no reference to score against

@@ -628,8 +628,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --subsets with --download or --librispeech-dir, or --ljspeech-dir")
     if (args.ljspeech_dir is None) != (args.split_file is None):
         parser.error("--split-file goes with --ljspeech-dir (and --ljspeech-dir needs it)")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
     return run_command("prepare", lambda: _prepare(args), (DownloadError,))
 
 

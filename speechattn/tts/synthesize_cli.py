@@ -15,7 +15,6 @@ boundaries (``synthesis.split_long_text=false`` makes it an error instead).
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from speechattn.config import config_from_dict, config_to_dict, merge_override, parse_override
@@ -60,7 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     return run_command("synthesize", lambda: _synthesize(args))
 
 
