@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from speechattn.asr.data import ASRBatch, ASRDataset, spread
+from speechattn.asr.data import ASRBatch, ASRDataset
 from speechattn.asr.infer import run_decode
 from speechattn.asr.inference import decode_dataset, load_asr
 from speechattn.asr.loss import las_loss
@@ -48,7 +48,7 @@ from speechattn.asr.task import ASRTask
 from speechattn.asr.training import build_task, train_asr
 from speechattn.asr.wordlist import WordList
 from speechattn.config import resolve_config
-from speechattn.data.batching import BucketBatchSampler
+from speechattn.data.batching import BucketBatchSampler, spread
 from speechattn.data.manifest import read_manifest
 from speechattn.nn.encoder import reduced_lengths
 

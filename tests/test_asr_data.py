@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 
 from speechattn.asr import training
-from speechattn.asr.data import ASRDataset, FeatureFrontEnd, spread, take_minutes
+from speechattn.asr.data import ASRDataset, FeatureFrontEnd, take_minutes
 from speechattn.asr.infer import run_decode
 from speechattn.asr.inference import LoadedASR
 from speechattn.asr.model import LAS
@@ -136,11 +136,6 @@ def test_training_run_completes_on_odd_manifest(odd_manifest, tmp_path):
     assert training.main(argv) == 0
     valid = [json.loads(line) for line in (exp / "log.jsonl").read_text().splitlines()]
     assert valid[-1]["split"] == "valid" and valid[-1]["utterances"] == 3.0
-
-
-def test_spread_picks_evenly():
-    assert spread(list(range(5)), 10) == [0, 1, 2, 3, 4]
-    assert spread(list(range(100)), 4) == [0, 25, 50, 75]
 
 
 def _frontend() -> FeatureFrontEnd:

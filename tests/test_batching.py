@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from speechattn.data.batching import BucketBatchSampler, pack_batches, pad_sequence_batch
+from speechattn.data.batching import BucketBatchSampler, pack_batches, pad_sequence_batch, spread
 
 LENGTHS = [random.Random(7).randint(20, 400) for _ in range(503)]
 MAX_FRAMES = 1600
@@ -169,3 +169,10 @@ def test_works_as_a_dataloader_batch_sampler() -> None:
         seen += padded[:, 0].long().tolist()
         assert batch_lengths.tolist() == [lengths[int(i)] for i in padded[:, 0]]
     assert sorted(seen) == list(range(len(lengths)))
+
+
+def test_spread_picks_evenly_in_order_for_both_directions():
+    assert spread(list(range(5)), 10) == [0, 1, 2, 3, 4]
+    assert spread(list(range(100)), 4) == [0, 25, 50, 75]
+    assert spread(range(7), 3) == [0, 2, 4]  # what the TTS task asks for: indices of its dev set
+    assert spread(["a", "b", "c"], 0) == []

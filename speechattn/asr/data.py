@@ -43,7 +43,7 @@ from speechattn.data.audio_check import UnusableAudio, probe_audio
 from speechattn.data.batching import pad_sequence_batch
 from speechattn.text import PAD, Vocab
 
-__all__ = ["ASRDataConfig", "FeatureFrontEnd", "ASRBatch", "ASRDataset", "spread", "take_minutes"]
+__all__ = ["ASRDataConfig", "FeatureFrontEnd", "ASRBatch", "ASRDataset", "take_minutes"]
 
 log = logging.getLogger(__name__)
 
@@ -113,17 +113,6 @@ class ASRBatch(NamedTuple):
     ids: list[str]
     texts: list[str]
     seconds: float
-
-
-def spread(rows: Sequence[Any], count: int) -> list[Any]:
-    """At most ``count`` items evenly spaced over ``rows`` (first one included), in order.
-
-    >>> spread(list(range(10)), 3)
-    [0, 3, 6]
-    """
-    if count >= len(rows):
-        return list(rows)
-    return [rows[(i * len(rows)) // count] for i in range(count)]
 
 
 def take_minutes(rows: Sequence[dict[str, Any]], minutes: float) -> list[dict[str, Any]]:

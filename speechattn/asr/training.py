@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from speechattn.asr.data import ASRDataset, spread, take_minutes
+from speechattn.asr.data import ASRDataset, take_minutes
 from speechattn.asr.recipe import (
     ASRRecipeConfig,
     build_frontend,
@@ -32,6 +32,7 @@ from speechattn.asr.recipe import (
 )
 from speechattn.asr.task import ASRTask
 from speechattn.audio import GlobalCMVN
+from speechattn.data.batching import spread
 from speechattn.data.manifest import read_manifest
 from speechattn.experiment import (
     hold_experiment,

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["BucketBatchSampler", "pack_batches", "pad_sequence_batch"]
+__all__ = ["BucketBatchSampler", "pack_batches", "pad_sequence_batch", "spread"]
 
 logger = logging.getLogger(__name__)
 
@@ -201,3 +201,14 @@ def pad_sequence_batch(
     for position, tensor in enumerate(tensors):
         padded[position, : tensor.shape[0]] = tensor
     return padded, lengths
+
+
+def spread(rows: Sequence[Any], count: int) -> list[Any]:
+    """At most ``count`` items evenly spaced over ``rows`` (first one included), in order.
+
+    >>> spread(list(range(10)), 3)
+    [0, 3, 6]
+    """
+    if count >= len(rows):
+        return list(rows)
+    return [rows[(i * len(rows)) // count] for i in range(count)]

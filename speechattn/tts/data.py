@@ -23,7 +23,7 @@ from speechattn.data.batching import pad_sequence_batch
 from speechattn.data.manifest import read_json, read_manifest
 from speechattn.text import Vocab
 
-__all__ = ["TTSDataConfig", "TTSBatch", "TTSDataset", "check_features", "spread"]
+__all__ = ["TTSDataConfig", "TTSBatch", "TTSDataset", "check_features"]
 
 _REQUIRED = ("id", "mel", "frames", "text")
 
@@ -55,13 +55,6 @@ class TTSBatch(NamedTuple):
     text_lengths: Tensor
     mels: Tensor
     mel_lengths: Tensor
-
-
-def spread(count: int, total: int) -> list[int]:
-    """``count`` indices spread evenly over ``range(total)`` (all of them when count >= total)."""
-    if count >= total:
-        return list(range(total))
-    return [int(i * total / count) for i in range(count)]
 
 
 def check_features(data_dir: Path, features: FeatureConfig) -> None:

@@ -25,11 +25,12 @@ import torch
 from torch import Tensor, nn
 
 from speechattn.audio import FeatureConfig
+from speechattn.data.batching import spread
 from speechattn.experiment import vocab_rows
 from speechattn.metrics import alignment_measures
 from speechattn.nn.encoder import lengths_to_mask
 from speechattn.plot import alignment_figure, figure_to_array, mel_figure
-from speechattn.tts.data import TTSBatch, TTSDataset, spread
+from speechattn.tts.data import TTSBatch, TTSDataset
 from speechattn.tts.inference import InferenceConfig, infer
 from speechattn.tts.loss import TacotronLoss, TacotronLossConfig, masked_mel_loss
 from speechattn.tts.model import Tacotron, num_decoder_steps
@@ -85,8 +86,8 @@ class TTSTask:
         self.loss = TacotronLoss(loss, model.reduction_factor)
         self.features = features
         self.synthesis = synthesis or SynthesisConfig()
-        self.valid_indices = spread(valid_utterances, len(valid_set))
-        self.align_indices = spread(align_utterances, len(valid_set))
+        self.valid_indices = spread(range(len(valid_set)), valid_utterances)
+        self.align_indices = spread(range(len(valid_set)), align_utterances)
         self.media_indices = self.align_indices[:media_utterances]
         self.valid_max_frames = valid_max_frames
 
