@@ -39,9 +39,10 @@ import torch
 from torch import nn
 
 from speechattn.asr.data import ASRBatch, ASRDataset
+from speechattn.asr.decode import decode_dataset
 from speechattn.asr.infer import run_decode
-from speechattn.asr.inference import decode_dataset, load_asr
 from speechattn.asr.loss import las_loss
+from speechattn.asr.pretrained import load_asr
 from speechattn.asr.recipe import ASRRecipeConfig, check_data_dir, fit_lm, lm_text_path
 from speechattn.asr.scoring import score_hypotheses
 from speechattn.asr.task import ASRTask

@@ -42,8 +42,8 @@ from speechattn.audio import LogMel, load_audio
 from speechattn.data.manifest import read_manifest
 from speechattn.metrics import error_rates
 from speechattn.text import normalize_asr
-from speechattn.tts.recipe import load_tts
-from speechattn.tts.synthesize import LoadedTTS, SynthesisResult, synthesize
+from speechattn.tts.pretrained import LoadedTTS, load_tts
+from speechattn.tts.synthesize import SynthesisResult, synthesize
 from speechattn.vocoder import VocoderConfig
 from speechattn.vocoder.griffin_lim import (
     GriffinLimVocoder,
@@ -56,7 +56,7 @@ STAGES = ("intelligibility", "rtf", "griffinlim")
 
 def our_asr_intelligibility(asr_exp: Path, rows: list[dict], results: list[SynthesisResult]) -> None:
     """WER/CER of the project's recognizer on the synthesis and on the voice's recordings."""
-    from speechattn.asr.inference import load_asr, transcribe
+    from speechattn.asr.pretrained import load_asr, transcribe
 
     asr = load_asr(asr_exp)
     refs = [normalize_asr(row["text"]) for row in rows]

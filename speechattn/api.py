@@ -41,7 +41,7 @@ class ASR:
              device: str = "cpu", lexicon: str | os.PathLike | None = None) -> ASR:
         """Load ``exp_dir`` (config.yaml, vocab.json, cmvn.json, best.pt); ``lexicon``: a word
         list that beam search holds hypotheses to (as ``infer.py --lexicon``)."""
-        from speechattn.asr.inference import load_asr
+        from speechattn.asr.pretrained import load_asr
         from speechattn.asr.wordlist import WordList
 
         loaded = load_asr(exp_dir, checkpoint, device)
@@ -61,8 +61,8 @@ class ASR:
         """
         from dataclasses import replace
 
-        from speechattn.asr.inference import _as_wave
-        from speechattn.asr.search import decode
+        from speechattn.asr.decode import decode
+        from speechattn.asr.pretrained import _as_wave
 
         search = self.loaded.config.search
         if beam_size is not None:
@@ -100,7 +100,7 @@ class TTS:
     def load(cls, exp_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None,
              device: str = "cpu") -> TTS:
         """Load ``exp_dir`` (config.yaml, vocab.json, mel_stats.json, best.pt)."""
-        from speechattn.tts.recipe import load_tts
+        from speechattn.tts.pretrained import load_tts
 
         return cls(load_tts(exp_dir, checkpoint, device))
 

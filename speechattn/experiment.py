@@ -14,8 +14,13 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
+import torch
+from torch import nn
+
+from speechattn.audio import GlobalCMVN
+from speechattn.checkpoint import load_checkpoint, load_model_state
 from speechattn.config import config_to_dict, load_config, resolve_config, save_config
 from speechattn.errors import run_command
 from speechattn.fileio import ensure_folder, hold_folder
@@ -27,6 +32,8 @@ __all__ = [
     "copy_data_files",
     "find_checkpoint",
     "hold_experiment",
+    "load_experiment",
+    "LoadedExperiment",
     "run_train_command",
     "start_experiment",
     "train_parser",
@@ -34,6 +41,7 @@ __all__ = [
 ]
 
 C = TypeVar("C")
+M = TypeVar("M", bound=nn.Module)
 
 
 def check_data_dir(
@@ -79,6 +87,69 @@ def find_checkpoint(exp_dir: Path, train_script: str = "the recipe's train.py") 
         f"{exp_dir}: no best.pt and no checkpoints/step-*.pt; train first "
         f"({train_script} --exp {exp_dir} ...) or check --exp"
     )
+
+
+class LoadedExperiment(NamedTuple, Generic[C, M]):
+    """What :func:`load_experiment` read: the config, vocabulary, feature statistics (CMVN or mel
+    stats), the model with the checkpoint's weights (eval mode), and that checkpoint's path."""
+
+    config: C
+    vocab: Vocab
+    stats: GlobalCMVN
+    model: M
+    checkpoint: Path
+
+
+def _an(word: str) -> str:
+    return f"an {word}" if word[:1] in "AEFHILMNORSX" else f"a {word}"  # as spelled out: "an ASR"
+
+
+def _require(path: Path, what: str, direction: str, train_script: str) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: {what} missing; is {path.parent} {_an(direction)} experiment? "
+            f"({train_script} writes it before training)"
+        )
+    return path
+
+
+def load_experiment(
+    exp_dir: str | os.PathLike,
+    config_class: type[C],
+    stats_file: str,
+    build_model: Callable[[C, Vocab, GlobalCMVN], M],
+    direction: str,
+    train_script: str,
+    checkpoint: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+) -> LoadedExperiment[C, M]:
+    """Load a trained experiment folder, the same way for both directions.
+
+    Reads ``config.yaml`` (as ``config_class``), ``vocab.json``, ``stats_file``, and the
+    checkpoint (``best.pt``, else the newest ``checkpoints/step-*.pt``, unless ``checkpoint``)
+    with ``torch.load(weights_only=True)``; builds ``build_model(config, vocab, stats)`` and loads
+    the weights into it. A missing file, a config of another kind, or weights that do not fit
+    raise an error naming the file and the fix. ``direction`` ("ASR", "TTS") and
+    ``train_script`` go into those messages.
+    """
+    exp_dir = Path(exp_dir)
+    if not exp_dir.is_dir():
+        raise FileNotFoundError(f"{exp_dir}: experiment folder not found")
+    config_path = _require(exp_dir / "config.yaml", "config", direction, train_script)
+    try:
+        config = load_config(config_class, config_path)
+    except ValueError as err:
+        raise ValueError(f"{config_path}: not {_an(direction)} recipe config ({err})") from None
+    vocab = Vocab.load(_require(exp_dir / "vocab.json", "vocabulary", direction, train_script))
+    stats = GlobalCMVN.load(_require(exp_dir / stats_file, "feature statistics", direction, train_script))
+    path = Path(checkpoint) if checkpoint is not None else find_checkpoint(exp_dir, train_script)
+    state = load_checkpoint(path)["model"]
+    model = build_model(config, vocab, stats)
+    load_model_state(
+        model, state, path, "use a checkpoint of this experiment",
+        f"weights do not fit the model of {config_path} and {exp_dir / 'vocab.json'}",
+    )  # fmt: skip
+    return LoadedExperiment(config, vocab, stats, model.to(device).eval(), path)
 
 
 def vocab_rows(

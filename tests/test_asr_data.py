@@ -11,8 +11,8 @@ import torch
 from speechattn.asr import training
 from speechattn.asr.data import ASRDataset, FeatureFrontEnd, take_minutes
 from speechattn.asr.infer import run_decode
-from speechattn.asr.inference import LoadedASR
 from speechattn.asr.model import LAS
+from speechattn.asr.pretrained import LoadedASR
 from speechattn.asr.recipe import ASRRecipeConfig
 from speechattn.asr.scoring import score_hypotheses
 from speechattn.audio import FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, resample

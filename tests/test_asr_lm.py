@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from speechattn.asr import lm as lm_module
+from speechattn.asr.decode import SearchConfig, beam_search, decode
 from speechattn.asr.lm import CharNgramLM, LMConfig, fit_texts
 from speechattn.asr.model import LAS, LASConfig
-from speechattn.asr.search import SearchConfig, beam_search, decode
 from speechattn.data.manifest import write_manifest
 from speechattn.text import BLANK, EOS, PAD, UNK, Vocab
 

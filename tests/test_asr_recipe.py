@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from speechattn.asr import infer, training
-from speechattn.asr.inference import load_asr, transcribe
+from speechattn.asr.decode import SearchConfig
 from speechattn.asr.lm import CharNgramLM
+from speechattn.asr.pretrained import load_asr, transcribe
 from speechattn.asr.recipe import ASRRecipeConfig, lm_text_path, write_lm
-from speechattn.asr.search import SearchConfig
 from speechattn.asr.training import build_task
 from speechattn.config import resolve_config
 from speechattn.data.corpus import plan_corpus
@@ -180,8 +180,8 @@ def test_training_step_feeds_the_configured_objective_to_the_model(eight_utteran
 
 def test_load_asr_and_transcribe_files_and_tensors(overfit):
     data, exp, _ = overfit
-    model, vocab, cmvn, config, _ = asr = load_asr(exp)
-    assert not model.training and len(vocab) == model.vocab_size
+    asr = load_asr(exp)
+    assert not asr.model.training and len(asr.vocab) == asr.model.vocab_size
     rows = read_manifest(data / "dev.jsonl")[:3]
     texts = transcribe(asr, [r["audio"] for r in rows], SearchConfig(beam_size=2))
     assert sum(t == r["text"] for t, r in zip(texts, rows, strict=True)) >= 2

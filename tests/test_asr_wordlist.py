@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from speechattn.asr.decode import SearchConfig, beam_search, decode
 from speechattn.asr.model import LAS, LASConfig
-from speechattn.asr.search import SearchConfig, beam_search, decode
 from speechattn.asr.wordlist import WordList
 from speechattn.text import EOS, UNK, Vocab
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_asr_infer import make_exp
+from test_asr_pretrained import make_exp
 
 from speechattn.api import ASR
-from speechattn.asr.inference import _as_wave
+from speechattn.asr.pretrained import _as_wave
 from speechattn.audio import AudioError
 from speechattn.cli import main as cli
 from speechattn.text import Vocab

@@ -1,4 +1,4 @@
-"""Tests for speechattn/tts/model.py, loss.py and inference.py: shapes, masking, batching, stop."""
+"""Tests for speechattn/tts/model.py, loss.py and decode.py: shapes, masking, batching, stop."""
 
 import math
 
@@ -8,7 +8,7 @@ import torch
 from speechattn.nn.attention import AttentionConfig
 from speechattn.nn.decoder import DecoderConfig
 from speechattn.nn.encoder import EncoderConfig, lengths_to_mask
-from speechattn.tts.inference import InferenceConfig, attention_settings, infer
+from speechattn.tts.decode import InferenceConfig, attention_settings, infer
 from speechattn.tts.loss import TacotronLoss, TacotronLossConfig, guided_attention_prior
 from speechattn.tts.model import (
     PostnetConfig,

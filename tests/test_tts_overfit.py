@@ -23,7 +23,8 @@ from speechattn.audio import FeatureConfig, GlobalCMVN
 from speechattn.config import resolve_config
 from speechattn.data.manifest import read_manifest, write_manifest
 from speechattn.text import Vocab
-from speechattn.tts.recipe import TTSRecipeConfig, load_tts
+from speechattn.tts.pretrained import load_tts
+from speechattn.tts.recipe import TTSRecipeConfig
 from speechattn.tts.synthesize import synthesize
 from speechattn.tts.training import train_tts
 

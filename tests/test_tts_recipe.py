@@ -103,7 +103,7 @@ def test_synthesize_command_errors_are_one_clear_line(experiment, tmp_path, caps
 
 def test_synthesize_command_on_a_missing_experiment(tmp_path, capsys):
     assert synthesize_cli.main(["--exp", str(tmp_path / "nope"), "--text", "hi", "--out", str(tmp_path)]) == 1
-    assert "config.yaml: missing" in capsys.readouterr().err
+    assert "nope: experiment folder not found" in capsys.readouterr().err
 
 
 def test_prepare_command_on_a_folder_without_metadata(tmp_path, capsys):

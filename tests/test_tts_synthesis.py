@@ -1,4 +1,4 @@
-"""Tests for speechattn/tts/text_input.py, synthesize.py and recipe.load_tts: text checks,
+"""Tests for speechattn/tts/text_input.py, synthesize.py and pretrained.py: text checks,
 batched synthesis, outputs on disk, loading an experiment folder."""
 
 import json
@@ -17,11 +17,11 @@ from speechattn.nn.encoder import EncoderConfig
 from speechattn.plot import MAX_ALIGNMENT_CELLS, alignment_figure
 from speechattn.text import Vocab
 from speechattn.tts.data import TTSDataConfig
-from speechattn.tts.inference import InferenceConfig
+from speechattn.tts.decode import InferenceConfig
 from speechattn.tts.model import PostnetConfig, PrenetConfig, Tacotron, TacotronConfig
-from speechattn.tts.recipe import TTSRecipeConfig, load_tts
+from speechattn.tts.pretrained import LoadedTTS, load_tts
+from speechattn.tts.recipe import TTSRecipeConfig
 from speechattn.tts.synthesize import (
-    LoadedTTS,
     SynthesisConfig,
     save_results,
     synthesize,
@@ -266,11 +266,11 @@ def test_load_tts_errors_name_the_file(tts, tmp_path):
         load_tts(exp)
     other = Tacotron(model_config(), len(VOCAB) + 3)
     torch.save({"model": other.state_dict()}, exp / "best.pt")
-    with pytest.raises(ValueError, match="best.pt: does not fit"):
+    with pytest.raises(ValueError, match="best.pt: weights do not fit the model of .*config.yaml"):
         load_tts(exp)
     (exp / "best.pt").unlink()
     with pytest.raises(FileNotFoundError, match="no best.pt"):
         load_tts(exp)
     (exp / "vocab.json").unlink()
-    with pytest.raises(FileNotFoundError, match="vocab.json: missing"):
+    with pytest.raises(FileNotFoundError, match="vocab.json: vocabulary missing; is .*exp a TTS experiment"):
         load_tts(exp)

@@ -6,7 +6,7 @@ Usage:
     python recipes/tts/synthesize.py --exp exp/tts_offline --text-file sentences.txt --out out/tts \\
         synthesis.inference.window=null synthesis.vocoder.n_iter=60 synthesis.inference.prenet_dropout=false
 
-Logic: speechattn/tts/synthesize.py (library: load_tts, synthesize) and synthesize_cli.py.
+Logic: speechattn/tts/pretrained.py (load_tts), synthesize.py (synthesize) and synthesize_cli.py.
 """
 
 import sys

@@ -26,7 +26,8 @@ from typing import Any
 import torch
 
 from speechattn.asr.data import ASRDataset
-from speechattn.asr.inference import LoadedASR, find_checkpoint, iter_decoded, load_asr
+from speechattn.asr.decode import SearchConfig, iter_decoded
+from speechattn.asr.pretrained import LoadedASR, find_checkpoint, load_asr
 from speechattn.asr.recipe import LM_FILE
 from speechattn.asr.scoring import (
     decoded_row,
@@ -34,7 +35,6 @@ from speechattn.asr.scoring import (
     score_hypotheses,
     write_hypotheses,
 )
-from speechattn.asr.search import SearchConfig
 from speechattn.asr.wordlist import WordList
 from speechattn.data.manifest import atomic_write_text, read_manifest
 from speechattn.errors import run_command

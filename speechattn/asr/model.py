@@ -12,7 +12,7 @@ V vocabulary size.
 - CTC head (when ``ctc_weight > 0``): a linear layer on the encoder outputs, blank =
   ``Vocab.blank_id``; trained jointly and usable in beam search.
 
-Decoding lives in :mod:`speechattn.asr.search`; this module only runs the network.
+Decoding lives in :mod:`speechattn.asr.decode`; this module only runs the network.
 
 >>> model = LAS(LASConfig.tiny(input_dim=8), vocab_size=10).eval()
 >>> out = model(torch.randn(2, 40, 8), torch.tensor([40, 33]), torch.tensor([[5, 6, 1], [7, 1, 0]]))

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from speechattn import experiment
 from speechattn.asr.data import ASRDataConfig, FeatureFrontEnd
+from speechattn.asr.decode import SearchConfig
 from speechattn.asr.lm import CharNgramLM, LMConfig, fit_texts, read_source, read_texts
 from speechattn.asr.loss import ObjectiveConfig
 from speechattn.asr.model import LAS, LASConfig
-from speechattn.asr.search import SearchConfig
 from speechattn.audio import GlobalCMVN
 from speechattn.data.librispeech import LM_TEXT_NAME, PREPARED_LM_TEXT
 from speechattn.text import Vocab

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from speechattn.asr.inference import Decoded
+from speechattn.asr.decode import Decoded
 from speechattn.data.manifest import atomic_write_text, read_manifest, write_manifest
 from speechattn.metrics import AlignmentMeasures, alignment_measures, error_rates, utterance_errors
 from speechattn.plot import plot_alignment

@@ -15,10 +15,9 @@ from typing import Any
 from torch import Tensor, nn
 
 from speechattn.asr.data import ASRBatch, ASRDataset
-from speechattn.asr.inference import decode_dataset
+from speechattn.asr.decode import SearchConfig, decode_dataset, greedy_search
 from speechattn.asr.loss import ObjectiveConfig, las_loss, sampling_probability
 from speechattn.asr.model import LAS
-from speechattn.asr.search import SearchConfig, greedy_search
 from speechattn.experiment import vocab_rows
 from speechattn.metrics import error_rates
 

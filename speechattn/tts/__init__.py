@@ -7,7 +7,7 @@ The Python API in two calls (see :mod:`speechattn.tts.synthesize` for what comes
     (wave, sample_rate, alignment, info), = synthesize(tts, ["Hello there."])
 """
 
-from speechattn.tts.recipe import load_tts
+from speechattn.tts.pretrained import load_tts
 from speechattn.tts.synthesize import SynthesisConfig, SynthesisResult, synthesize
 from speechattn.tts.text_input import TextInputError
 

@@ -2,7 +2,7 @@
 
 Shapes: B batch, T characters, U decoder steps, F mel frames, M mel bins, S samples.
 
->>> tts = load_tts("exp/tts_offline")                       # doctest: +SKIP
+>>> tts = load_tts("exp/tts_offline")  # speechattn.tts.pretrained                       # doctest: +SKIP
 >>> (wave, sample_rate, alignment, info), = synthesize(tts, ["Hello there."])   # doctest: +SKIP
 
 Each result is a :class:`SynthesisResult` (unpacks as ``(waveform, sample_rate, alignment, info)``):
@@ -29,25 +29,25 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from speechattn.audio import FeatureConfig, GlobalCMVN, save_audio
+from speechattn.audio import save_audio
 from speechattn.fileio import write_text_atomic
 from speechattn.metrics import alignment_measures, mean_measures
 from speechattn.plot import plot_alignment
-from speechattn.text import Vocab
-from speechattn.tts.inference import InferenceConfig, infer
-from speechattn.tts.model import Tacotron
+from speechattn.tts.decode import InferenceConfig, infer
 from speechattn.tts.text_input import prepare_texts
 from speechattn.vocoder import Vocoder, VocoderConfig, build_vocoder
 
+if TYPE_CHECKING:
+    from speechattn.tts.pretrained import LoadedTTS
+
 __all__ = [
     "SynthesisConfig",
-    "LoadedTTS",
     "SynthesisResult",
     "synthesize",
     "save_results",
@@ -67,18 +67,6 @@ class SynthesisConfig:
     chunk_pause: float = 0.15  # seconds of silence between the chunks of a split text
     batch_size: int = 16
     seed: int = 0  # prenet dropout at inference is random: fixed seed, reproducible audio
-
-
-@dataclass
-class LoadedTTS:
-    """A trained voice: model (eval mode), vocabulary, mel statistics and front-end settings."""
-
-    model: Tacotron
-    vocab: Vocab
-    cmvn: GlobalCMVN
-    features: FeatureConfig
-    config: SynthesisConfig = field(default_factory=SynthesisConfig)
-    source: str = ""  # where it was loaded from, for messages
 
 
 class SynthesisResult(NamedTuple):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from speechattn.config import config_from_dict, config_to_dict, merge_override, parse_override
 from speechattn.errors import run_command
-from speechattn.tts.recipe import load_tts
+from speechattn.tts.pretrained import load_tts
 from speechattn.tts.synthesize import SynthesisConfig, save_results, synthesize
 from speechattn.tts.text_input import read_text_file
 

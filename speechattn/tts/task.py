@@ -31,7 +31,7 @@ from speechattn.metrics import alignment_measures
 from speechattn.nn.encoder import lengths_to_mask
 from speechattn.plot import alignment_figure, figure_to_array, mel_figure
 from speechattn.tts.data import TTSBatch, TTSDataset
-from speechattn.tts.inference import InferenceConfig, infer
+from speechattn.tts.decode import InferenceConfig, infer
 from speechattn.tts.loss import TacotronLoss, TacotronLossConfig, masked_mel_loss
 from speechattn.tts.model import Tacotron, num_decoder_steps
 from speechattn.tts.synthesize import SynthesisConfig

@@ -1,4 +1,4 @@
-"""Tests for speechattn/asr/inference.py and infer.py: loading checks, transcribe, --audio mode."""
+"""Tests for speechattn/asr/pretrained.py and infer.py: loading checks, transcribe, --audio mode."""
 
 import json
 
@@ -8,8 +8,8 @@ import soundfile as sf
 import torch
 
 from speechattn.asr import infer
-from speechattn.asr.inference import load_asr, transcribe
 from speechattn.asr.model import LAS
+from speechattn.asr.pretrained import load_asr, transcribe
 from speechattn.asr.recipe import ASRRecipeConfig
 from speechattn.audio import GlobalCMVN
 from speechattn.config import resolve_config, save_config
@@ -33,7 +33,9 @@ def make_exp(path, overrides=()):
 
 
 def test_load_asr_returns_eval_model_vocab_cmvn_config(tmp_path):
-    model, vocab, cmvn, config, _ = load_asr(make_exp(tmp_path / "exp"))
+    asr = load_asr(make_exp(tmp_path / "exp"))
+    model, vocab, cmvn, config = asr.model, asr.vocab, asr.cmvn, asr.config
+    assert asr.lm is None and asr.source == str(tmp_path / "exp")
     assert not model.training and model.vocab_size == len(vocab) == 4 + len(" DEHLORW")
     assert cmvn.mean.shape == (80,) and config.model.encoder.hidden_dim == 32
 
@@ -43,7 +45,7 @@ def test_load_asr_errors_name_the_file_and_the_fix(tmp_path):
         load_asr(tmp_path / "nowhere")
     exp = make_exp(tmp_path / "exp")
     (exp / "vocab.json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"vocab.json: vocabulary not found"):
+    with pytest.raises(FileNotFoundError, match=r"vocab.json: vocabulary missing; is .*exp an ASR experiment"):
         load_asr(exp)
     exp = make_exp(tmp_path / "truncated")
     (exp / "best.pt").write_bytes((exp / "best.pt").read_bytes()[:100])

@@ -1,4 +1,4 @@
-"""Tests for speechattn/asr/search.py and ctc_prefix.py: greedy, beam, CTC prefix scores, bounds."""
+"""Tests for speechattn/asr/decode.py and ctc_prefix.py: greedy, beam, CTC prefix scores, bounds."""
 
 import itertools
 import math
@@ -8,8 +8,8 @@ import torch
 from torch.nn import functional as F
 
 from speechattn.asr.ctc_prefix import CTCPrefixScorer
+from speechattn.asr.decode import SearchConfig, beam_search, decode, greedy_search, max_lengths
 from speechattn.asr.model import LAS, LASConfig
-from speechattn.asr.search import SearchConfig, beam_search, decode, greedy_search, max_lengths
 from speechattn.text import BLANK, EOS, PAD
 
 VOCAB = 12

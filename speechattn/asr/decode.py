@@ -1,4 +1,5 @@
-"""Greedy and batched beam search for :class:`~speechattn.asr.model.LAS`, always bounded.
+"""Decoding with :class:`~speechattn.asr.model.LAS`: greedy and batched beam search, always
+bounded, and whole datasets decoded in length-sorted batches (:func:`decode_dataset`).
 
 Shapes: B utterances, K beams, N = B x K decoder rows, T input frames, M mel bins, T' encoder
 frames, U output steps, V vocabulary size.
@@ -32,20 +33,33 @@ PAD and BLANK are never emitted.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from speechattn.asr.ctc_prefix import CTCPrefixScorer, CTCPrefixState
+from speechattn.asr.data import ASRDataset
 from speechattn.asr.lm import CharNgramLM
 from speechattn.asr.model import LAS, SpeechMemory
 from speechattn.asr.wordlist import WordList
 from speechattn.nn.decoder import DecoderState
 from speechattn.text import BLANK, EOS, PAD
 
-__all__ = ["SearchConfig", "Hypothesis", "max_lengths", "greedy_search", "beam_search", "decode"]
+__all__ = [
+    "SearchConfig",
+    "Hypothesis",
+    "max_lengths",
+    "greedy_search",
+    "beam_search",
+    "decode",
+    "Decoded",
+    "iter_decoded",
+    "decode_dataset",
+]
 
 _NEG_INF = float("-inf")
 
@@ -371,3 +385,64 @@ def decode(
     if config.beam_size == 1 and plain:
         return greedy_search(model, features, lengths, config, keep_attention)
     return beam_search(model, features, lengths, config, keep_attention, lm, words)
+
+
+# -- whole datasets ---------------------------------------------------------------------------
+
+
+class Decoded(NamedTuple):
+    """One decoded utterance; ``attention`` (U, T') only when asked for."""
+
+    id: str
+    ref: str | None
+    hyp: str
+    score: float
+    seconds: float
+    attention: Tensor | None
+
+
+def iter_decoded(
+    model: LAS,
+    dataset: ASRDataset,
+    search: SearchConfig,
+    keep_attention: bool = False,
+    progress: bool = False,
+    lm: CharNgramLM | None = None,
+    words: WordList | None = None,
+) -> Iterator[Decoded]:
+    """Decode every usable utterance of ``dataset`` in length-sorted batches, yielded as decoded.
+
+    Utterances whose audio fails to load are left out (the dataset logs them).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    order = sorted(range(len(dataset)), key=lambda i: -dataset.lengths[i])
+    chunks = [order[s : s + search.batch_size] for s in range(0, len(order), search.batch_size)]
+    for chunk in tqdm(chunks, desc="decode", unit="batch", disable=not progress):
+        batch = dataset.batch(chunk, stand_in=False)
+        if batch is None:
+            continue
+        with torch.no_grad():
+            hyps = decode(model, batch.features.to(device), batch.lengths.to(device), search,
+                          keep_attention, lm, words)  # fmt: skip
+        for utt_id, hyp in zip(batch.ids, hyps, strict=True):
+            row = dataset.row(utt_id)
+            yield Decoded(
+                utt_id, row.get("text"), dataset.vocab.decode(hyp.tokens), hyp.score,
+                row["duration"], hyp.attention,
+            )  # fmt: skip
+
+
+def decode_dataset(
+    model: LAS,
+    dataset: ASRDataset,
+    search: SearchConfig,
+    keep_attention: bool = False,
+    progress: bool = False,
+    lm: CharNgramLM | None = None,
+    words: WordList | None = None,
+) -> list[Decoded]:
+    """:func:`iter_decoded` collected in dataset order."""
+    decoded = iter_decoded(model, dataset, search, keep_attention, progress, lm, words)
+    results = {d.id: d for d in decoded}
+    return [results[row["id"]] for row in dataset.rows if row["id"] in results]

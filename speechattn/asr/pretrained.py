@@ -1,0 +1,116 @@
+"""Using a trained ASR experiment: load it, transcribe waveforms, decode a whole dataset.
+
+>>> asr = load_asr("exp/asr_offline")                            # doctest: +SKIP
+>>> transcribe(asr, ["a.wav", "b.flac"], SearchConfig(beam_size=10))  # doctest: +SKIP
+['HELLO WORLD', 'GOOD MORNING']
+
+``load_asr`` validates everything it reads: the config against :class:`ASRRecipeConfig`, the
+checkpoint with ``torch.load(weights_only=True)``, and the weights against the network the config
+describes; each failure names the file and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from speechattn import experiment
+from speechattn.asr.data import FeatureFrontEnd
+from speechattn.asr.decode import SearchConfig, decode
+from speechattn.asr.lm import CharNgramLM
+from speechattn.asr.model import LAS
+from speechattn.asr.recipe import LM_FILE, ASRRecipeConfig, build_frontend, build_model
+from speechattn.audio import GlobalCMVN, as_waveform, check_sample_rate, load_audio, resample
+from speechattn.data.batching import pad_sequence_batch
+from speechattn.text import Vocab
+
+__all__ = ["LoadedASR", "load_asr", "find_checkpoint", "transcribe"]
+
+
+@dataclass
+class LoadedASR:
+    """A trained recognizer: the model (eval mode), its vocabulary, CMVN, recipe config and
+    character LM (None when the experiment has no ``lm.json``)."""
+
+    model: LAS
+    vocab: Vocab
+    cmvn: GlobalCMVN
+    config: ASRRecipeConfig
+    lm: CharNgramLM | None = None
+    source: str = ""  # where it was loaded from, for messages
+
+    @property
+    def frontend(self) -> FeatureFrontEnd:
+        return build_frontend(self.config, self.cmvn)
+
+
+TRAIN_SCRIPT = "recipes/asr/train.py"
+
+
+def find_checkpoint(exp_dir: Path) -> Path:
+    """``exp/best.pt``, else the newest ``exp/checkpoints/step-*.pt``."""
+    return experiment.find_checkpoint(exp_dir, TRAIN_SCRIPT)
+
+
+def load_asr(
+    exp_dir: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    lm: str | os.PathLike | None = None,
+) -> LoadedASR:
+    """Load ``exp_dir``'s config, vocab, CMVN, weights (``best.pt`` unless ``checkpoint``) and
+    character LM (``lm.json`` unless ``lm``; none if that file does not exist)."""
+    loaded = experiment.load_experiment(
+        exp_dir, ASRRecipeConfig, "cmvn.json", lambda config, vocab, _: build_model(config, vocab),
+        "ASR", TRAIN_SCRIPT, checkpoint, device,
+    )  # fmt: skip
+    lm_path = Path(lm) if lm is not None else Path(exp_dir) / LM_FILE
+    if lm is not None and not lm_path.is_file():
+        raise FileNotFoundError(f"{lm_path}: language model not found")
+    language_model = CharNgramLM.load(lm_path, len(loaded.vocab)) if lm_path.is_file() else None
+    return LoadedASR(
+        loaded.model, loaded.vocab, loaded.stats, loaded.config, language_model, str(exp_dir)
+    )
+
+
+def _device(model: LAS) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _as_wave(item: object, sample_rate: int, input_rate: int | None) -> Tensor:
+    """(S,) at ``sample_rate`` from a file path, or from samples (array or tensor, integer PCM
+    scaled) at ``input_rate`` (None: already at ``sample_rate``)."""
+    if isinstance(item, str | os.PathLike):
+        return load_audio(item, sample_rate)[0]
+    wave = as_waveform(item)
+    rate = sample_rate if input_rate is None else check_sample_rate(input_rate)
+    return resample(wave, rate, sample_rate)
+
+
+@torch.no_grad()
+def transcribe(
+    asr: LoadedASR,
+    waves: Sequence[Tensor | str | os.PathLike],
+    search: SearchConfig | None = None,
+    sample_rate: int | None = None,
+) -> list[str]:
+    """Transcripts of ``waves``: audio file paths, or (S,) / (C, S) tensors at ``sample_rate``
+    (default: the model's rate). Decoding uses ``search`` (default: the experiment's)."""
+    search = search or asr.config.search
+    frontend = asr.frontend.to(_device(asr.model))
+    rate = asr.config.data.features.sample_rate
+    features = [frontend(_as_wave(w, rate, sample_rate).to(_device(asr.model))) for w in waves]
+    order = sorted(range(len(features)), key=lambda i: -features[i].shape[0])
+    texts: dict[int, str] = {}
+    for start in range(0, len(order), search.batch_size):
+        chunk = order[start : start + search.batch_size]
+        padded, lengths = pad_sequence_batch([features[i] for i in chunk])  # (B, T, M)
+        hyps = decode(asr.model, padded, lengths, search, lm=asr.lm)
+        for i, hyp in zip(chunk, hyps, strict=True):
+            texts[i] = asr.vocab.decode(hyp.tokens)
+    return [texts[i] for i in range(len(features))]
