@@ -45,14 +45,15 @@ def train_main(argv: list[str] | None = None) -> int:
 def transcribe_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="speechattn transcribe",
                                      description="Print the transcript of each audio file.")
-    parser.add_argument("--model", required=True, type=Path, help="ASR experiment folder")
+    parser.add_argument("--exp", "--model", dest="exp", required=True, type=Path,
+                        help="ASR experiment folder (--model: its older name)")
     parser.add_argument("--beam", type=int, default=None, help="beam size (default: the model's)")
     parser.add_argument("audio", nargs="+", type=Path, help="wav/flac/ogg files")
     args = parser.parse_args(argv)
     from speechattn.api import ASR
     from speechattn.errors import EXPECTED_ERRORS, describe
 
-    asr = ASR.load(args.model)
+    asr = ASR.load(args.exp)
     failed = 0
     for path in args.audio:  # a bad file is reported and skipped; the others are still decoded
         try:
@@ -70,15 +71,17 @@ def transcribe_main(argv: list[str] | None = None) -> int:
 def synthesize_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="speechattn synthesize",
                                      description="Speak a text: writes a WAV and an alignment PNG.")
-    parser.add_argument("--model", required=True, type=Path, help="TTS experiment folder")
+    parser.add_argument("--exp", "--model", dest="exp", required=True, type=Path,
+                        help="TTS experiment folder (--model: its older name)")
     parser.add_argument("text", help="the text to speak")
-    parser.add_argument("-o", "--output", type=Path, default=Path("speech.wav"), help="WAV file")
+    parser.add_argument("--out", "-o", "--output", dest="out", type=Path, default=Path("speech.wav"),
+                        help="WAV file (default speech.wav)")
     args = parser.parse_args(argv)
     from speechattn.api import TTS
 
-    tts = TTS.load(args.model)
+    tts = TTS.load(args.exp)
     speech = tts.synthesize(args.text)
-    wav, png = tts.save(speech, args.output)
+    wav, png = tts.save(speech, args.out)
     keys = ("duration_s", "decoder_steps", "stop_reason", "focus_rate", "monotonicity", "rtf")
     info = {k: speech.info[k] for k in keys if k in speech.info}
     print(f"{wav}\t{png}\t{json.dumps(info)}")
@@ -91,21 +94,22 @@ def plot_main(argv: list[str] | None = None) -> int:
         description="Plot training curves of an experiment (from EXP/log.jsonl) or an attention "
         "matrix saved as .npy (decoder steps x encoder frames).")
     parser.add_argument("source", type=Path, help="experiment folder or .npy attention matrix")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="PNG file")
+    parser.add_argument("--out", "-o", "--output", dest="out", type=Path, required=True,
+                        help="PNG file")
     parser.add_argument("--title", default=None)
     args = parser.parse_args(argv)
     from speechattn import plot
 
     if args.source.suffix == ".npy":
-        plot.plot_alignment(_load_matrix(args.source), args.output, title=args.title, measures=True)
+        plot.plot_alignment(_load_matrix(args.source), args.out, title=args.title, measures=True)
     else:
         from speechattn.report import training_curves
 
         series = training_curves(args.source)
         if not series:
             raise FileNotFoundError(f"{args.source / 'log.jsonl'}: no training log to plot")
-        plot.plot_curves(series, args.output, title=args.title or str(args.source))
-    print(args.output)
+        plot.plot_curves(series, args.out, title=args.title or str(args.source))
+    print(args.out)
     return 0
 
 

@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="speechattn report",
                                      description="Write a self-contained report.html for an experiment.")
     parser.add_argument("exp_dir", type=Path, help="experiment folder (or a folder of several)")
-    parser.add_argument("-o", "--output", type=Path, default=None,
+    parser.add_argument("--out", "-o", "--output", dest="output", type=Path, default=None,
                         help="HTML file (default: EXP_DIR/report.html)")
     return parser
 

@@ -192,7 +192,7 @@ def test_load_asr_and_transcribe_files_and_tensors(overfit):
 
 
 def test_cli_transcribe_prints_one_line_per_file(overfit, capsys):
-    """``speechattn transcribe --model EXP a.flac b.flac``: one ``path<TAB>text`` line per file,
+    """``speechattn transcribe --exp EXP a.flac b.flac``: one ``path<TAB>text`` line per file,
     the same text as the Python API, and the overfit utterances come back nearly verbatim."""
     from speechattn.api import ASR
     from speechattn.cli import main
@@ -200,7 +200,7 @@ def test_cli_transcribe_prints_one_line_per_file(overfit, capsys):
 
     data, exp, _ = overfit
     rows = read_manifest(data / "dev.jsonl")[:3]
-    assert main(["transcribe", "--model", str(exp), *(r["audio"] for r in rows)]) == 0
+    assert main(["transcribe", "--exp", str(exp), *(r["audio"] for r in rows)]) == 0
     lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert [line[0] for line in lines] == [r["audio"] for r in rows]
     texts = [line[1] for line in lines]

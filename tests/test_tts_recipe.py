@@ -63,13 +63,13 @@ def test_synthesize_command_writes_wav_png_and_summary(experiment, tmp_path, cap
 
 
 def test_cli_synthesize_writes_the_wav_and_png_it_prints(experiment, tmp_path, capsys):
-    """``speechattn synthesize --model EXP "text" -o F.wav``: a 16-bit WAV at the voice's rate, an
+    """``speechattn synthesize --exp EXP "text" --out F.wav``: a 16-bit WAV at the voice's rate, an
     alignment PNG beside it, and one line naming both with the duration and why decoding stopped."""
     from speechattn.cli import main
 
     _, exp = experiment
     target = tmp_path / "speech" / "hello.wav"
-    assert main(["synthesize", "--model", str(exp), "Nine, ten!", "-o", str(target)]) == 0
+    assert main(["synthesize", "--exp", str(exp), "Nine, ten!", "--out", str(target)]) == 0
     wav, png, info = capsys.readouterr().out.strip().split("\t")
     assert wav == str(target) and png == str(target.with_suffix(".png"))
     written = sf.info(target)
