@@ -32,6 +32,7 @@ from speechattn.nn.encoder import lengths_to_mask
 
 __all__ = [
     "AudioError",
+    "FEATURES_FILE",
     "FeatureConfig",
     "MAX_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
@@ -39,10 +40,12 @@ __all__ = [
     "LoadedAudio",
     "LogMel",
     "as_waveform",
+    "check_features",
     "check_sample_rate",
     "compute_cmvn",
     "load_audio",
     "mel_filterbank",
+    "record_features",
     "resample",
     "save_audio",
     "speed_perturb",
@@ -303,6 +306,62 @@ class FeatureConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+FEATURES_FILE = "features.json"  # the FeatureConfig a prepared folder's features were made with
+
+
+def record_features(folder: str | os.PathLike, features: FeatureConfig) -> Path:
+    """Write ``folder/features.json`` for ``features``, or check that the one there says the same:
+    a prepared folder never mixes features made with two settings."""
+    path = Path(folder) / FEATURES_FILE
+    wanted = features.to_dict()
+    if not path.is_file():
+        return write_text_atomic(path, json.dumps(wanted, indent=1) + "\n")
+    existing = _read_features(path)
+    changed = sorted(k for k in wanted if existing.get(k) != wanted[k])
+    if changed:
+        raise ValueError(
+            f"{path}: this folder was prepared with other feature settings "
+            f"({', '.join(f'{k}={existing.get(k)!r}' for k in changed)}, now "
+            f"{', '.join(f'{k}={wanted[k]!r}' for k in changed)}); use a new --out folder"
+        )
+    return path
+
+
+def check_features(
+    folder: str | os.PathLike, features: FeatureConfig, prepare: str,
+    unrecorded: FeatureConfig | None = None,
+) -> None:
+    """Training's check: ``features`` (the recipe config's) must be those ``folder/features.json``
+    records. A folder without the file is refused, naming ``prepare``, unless ``unrecorded`` says
+    what such folders were made with (folders prepared before the file existed)."""
+    path = Path(folder) / FEATURES_FILE
+    if path.is_file():
+        stored = _read_features(path)
+    elif unrecorded is not None:
+        stored = unrecorded.to_dict()
+    else:
+        raise FileNotFoundError(f"{path}: missing; run {prepare} --out {folder}")
+    wanted = features.to_dict()
+    changed = sorted(k for k in wanted if stored.get(k) != wanted[k])
+    if changed:
+        raise ValueError(
+            f"{path}: features were made with "
+            f"{', '.join(f'{k}={stored.get(k)!r}' for k in changed)} but the config says "
+            f"{', '.join(f'{k}={wanted[k]!r}' for k in changed)}; set data.features to match or "
+            f"re-run {prepare} into a new folder"
+        )
+
+
+def _read_features(path: Path) -> dict:
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        stored = None
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path}: not a features record; prepare the folder again")
+    return stored
 
 
 def mel_filterbank(config: FeatureConfig) -> Tensor:

@@ -13,7 +13,7 @@ from typing import Any
 __all__ = ["prepare_main", "train_main", "transcribe_main", "synthesize_main", "plot_main"]
 
 DIRECTIONS = {
-    "prepare": {"asr": "speechattn.data.librispeech", "tts": "speechattn.tts.prepare"},
+    "prepare": {"asr": "speechattn.asr.prepare", "tts": "speechattn.tts.prepare"},
     "train": {"asr": "speechattn.asr.training", "tts": "speechattn.tts.training"},
 }
 

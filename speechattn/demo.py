@@ -82,7 +82,7 @@ def stage_corpus(ctx: DemoContext) -> None:
 
 
 def stage_asr_prepare(ctx: DemoContext) -> None:
-    _run("speechattn.data.librispeech", [
+    _run("speechattn.asr.prepare", [
         "--subsets", "train", "dev", *ASR_TEST_SPLITS, "--librispeech-dir", ctx.corpus / "asr",
         "--out", ctx.exp / "data" / "asr"])
 

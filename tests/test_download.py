@@ -397,6 +397,7 @@ def test_download_extract_prepare_end_to_end(server: FileServer, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from test_librispeech import make_tiny_split
 
+    from speechattn.asr import prepare as asr_prepare
     from speechattn.data import librispeech
     from speechattn.data.manifest import read_manifest
 
@@ -414,13 +415,13 @@ def test_download_extract_prepare_end_to_end(server: FileServer, tmp_path: Path,
 
     downloads, out = tmp_path / "downloads", tmp_path / "out"
     for _ in range(2):  # the second run reuses the verified archive and the extraction
-        summary = librispeech.prepare_librispeech(
+        summary = asr_prepare.prepare_librispeech(
             ["dev-clean"], out, download_dir=downloads, mirror=f"{server.url}/mirror/",
             progress=False)
     assert server.ranges == [None]
     assert (downloads / "dev-clean.tar.gz").read_bytes() == archive
     (downloads / "dev-clean.tar.gz").unlink()  # extracted: the archive is no longer needed
-    librispeech.prepare_librispeech(["dev-clean"], out, download_dir=downloads,
+    asr_prepare.prepare_librispeech(["dev-clean"], out, download_dir=downloads,
                                     mirror=f"{server.url}/mirror/", progress=False)
     assert server.ranges == [None]
     rows = read_manifest(summary["manifests"]["dev-clean"])

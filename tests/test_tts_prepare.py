@@ -7,10 +7,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechattn.audio import FeatureConfig, GlobalCMVN
+from speechattn.audio import FeatureConfig, GlobalCMVN, check_features
 from speechattn.data.manifest import read_manifest
 from speechattn.text import Vocab
-from speechattn.tts.data import TTSDataset, check_features
+from speechattn.tts.data import TTSDataset
 from speechattn.tts.prepare import PrepareConfig, main, prepare_tts, voiced_bounds
 
 RATE = 22050
@@ -101,7 +101,7 @@ def test_prepare_refuses_other_feature_settings_in_the_same_folder(corpus, tmp_p
     with pytest.raises(ValueError, match=r"features.json.*hop_length.*new --out"):
         prepare_tts(corpus, out, other, progress=False)
     with pytest.raises(ValueError, match="hop_length=256.*hop_length=200"):
-        check_features(out, other.features)
+        check_features(out, other.features, "recipes/tts/prepare.py")
 
 
 def test_prepare_without_held_out_list_and_with_workers(corpus, tmp_path):

@@ -1,4 +1,4 @@
-"""Prepare ASR data: manifests, vocab.json, cmvn.json, skipped.tsv; stage 1 of 3.
+"""Prepare ASR data: manifests, vocab.json, cmvn.json, features.json, skipped.tsv; stage 1 of 3.
 
 Usage:
     # the offline corpus (synthesized with espeak-ng/flite, no download): build it, then prepare
@@ -10,7 +10,7 @@ Usage:
     python recipes/asr/prepare.py --subsets train-clean-100 dev-clean test-clean \\
         --out data/libri100 --librispeech-dir /corpora/LibriSpeech
 
-Every option other than --offline-corpus/--stage goes to ``speechattn.data.librispeech.main``
+Every option other than --offline-corpus/--stage goes to ``speechattn.asr.prepare.main``
 (see ``--help`` there). With --offline-corpus SIZE the corpus is built in OUT/corpus and its
 train/dev/test/test-unseen-voice splits are prepared.
 """
@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from speechattn.data import librispeech
+from speechattn.asr import prepare
 
 OFFLINE_SPLITS = ["train", "dev", "test", "test-unseen-voice"]
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args, rest = parser.parse_known_args(argv)
     if args.offline_corpus is None:
-        return librispeech.main([*rest, *(["--out", str(args.out)] if args.out else [])])
+        return prepare.main([*rest, *(["--out", str(args.out)] if args.out else [])])
     if args.out is None:
         parser.error("--offline-corpus needs --out DIR")
     from speechattn.data.corpus import build_corpus
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage in ("corpus", "all"):
         build_corpus(corpus, size=args.offline_corpus)
     if args.stage in ("prepare", "all"):
-        return librispeech.main(
+        return prepare.main(
             ["--subsets", *OFFLINE_SPLITS, "--librispeech-dir", str(corpus / "asr"),
              "--out", str(args.out), *rest]
         )  # fmt: skip

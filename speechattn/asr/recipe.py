@@ -29,7 +29,7 @@ from speechattn.asr.lm import CharNgramLM, LMConfig, fit_texts, read_source, rea
 from speechattn.asr.loss import ObjectiveConfig
 from speechattn.asr.model import LAS, LASConfig
 from speechattn.audio import GlobalCMVN
-from speechattn.data.librispeech import LM_TEXT_NAME, PREPARED_LM_TEXT
+from speechattn.data.librispeech import LM_TEXT_NAME
 from speechattn.text import Vocab
 from speechattn.train import TrainConfig
 
@@ -37,6 +37,7 @@ __all__ = [
     "ASRRecipeConfig",
     "DATA_FILES",
     "LM_FILE",
+    "PREPARED_LM_TEXT",
     "check_data_dir",
     "fit_lm",
     "lm_text_path",
@@ -48,6 +49,7 @@ __all__ = [
 
 DATA_FILES = ("vocab.json", "cmvn.json")
 LM_FILE = "lm.json"
+PREPARED_LM_TEXT = "lm_text.txt"  # prepare's copy of a corpus's LM text, in the data folder
 
 
 @dataclass

@@ -31,7 +31,7 @@ from speechattn.asr.recipe import (
     write_lm,
 )
 from speechattn.asr.task import ASRTask
-from speechattn.audio import GlobalCMVN
+from speechattn.audio import FeatureConfig, GlobalCMVN, check_features
 from speechattn.data.batching import spread
 from speechattn.data.manifest import read_manifest
 from speechattn.experiment import (
@@ -81,6 +81,8 @@ def train_asr(
     when possible)."""
     data_dir, exp_dir = Path(data_dir), Path(exp_dir)
     paths = check_data_dir(data_dir, config.data)
+    # A folder prepared before features.json existed was made with the default features.
+    check_features(data_dir, config.data.features, "recipes/asr/prepare.py", FeatureConfig())
     lm_text = lm_text_path(config, data_dir)
     with hold_experiment(exp_dir):
         start_experiment(config, exp_dir, _FIXED_SECTIONS, lambda: copy_data_files(data_dir, exp_dir))

@@ -209,7 +209,7 @@ def asr_scans(
 ) -> dict[str, tuple[list[dict[str, Any]], list[Skipped]]]:
     """ASR manifest rows of an LJ Speech-layout corpus, split by ``split_file``
     (:func:`speechattn.data.manifest.read_split_file`; ids it does not list train), for
-    :func:`speechattn.data.librispeech.write_prepared`.
+    :func:`speechattn.asr.prepare.write_prepared`.
 
     The reference text is the metadata's normalized column through
     :func:`~speechattn.text.normalize_tts` (which reads "Mr." as spoken, "mister") and then

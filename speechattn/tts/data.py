@@ -20,10 +20,10 @@ from torch import Tensor
 
 from speechattn.audio import FeatureConfig, GlobalCMVN
 from speechattn.data.batching import pad_sequence_batch
-from speechattn.data.manifest import read_json, read_manifest
+from speechattn.data.manifest import read_manifest
 from speechattn.text import Vocab
 
-__all__ = ["TTSDataConfig", "TTSBatch", "TTSDataset", "check_features"]
+__all__ = ["TTSDataConfig", "TTSBatch", "TTSDataset"]
 
 _REQUIRED = ("id", "mel", "frames", "text")
 
@@ -55,24 +55,6 @@ class TTSBatch(NamedTuple):
     text_lengths: Tensor
     mels: Tensor
     mel_lengths: Tensor
-
-
-def check_features(data_dir: Path, features: FeatureConfig) -> None:
-    """The config's features must be the ones the cached mels were made with."""
-    path = data_dir / "features.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run recipes/tts/prepare.py --out {data_dir}")
-    stored = read_json(path)
-    if not isinstance(stored, dict):
-        raise ValueError(f"{path}: not a features record; re-run recipes/tts/prepare.py")
-    wanted = features.to_dict()
-    changed = sorted(k for k in wanted if stored.get(k) != wanted[k])
-    if changed:
-        raise ValueError(
-            f"{path}: mels were made with {', '.join(f'{k}={stored.get(k)!r}' for k in changed)} "
-            f"but the config says {', '.join(f'{k}={wanted[k]!r}' for k in changed)}; set "
-            "data.features to match or re-run prepare into a new folder"
-        )
 
 
 class TTSDataset:

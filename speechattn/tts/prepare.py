@@ -55,14 +55,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from speechattn.audio import AudioError, FeatureConfig, GlobalCMVN, LogMel, compute_cmvn, load_audio
+from speechattn.audio import (
+    AudioError,
+    FeatureConfig,
+    GlobalCMVN,
+    LogMel,
+    compute_cmvn,
+    load_audio,
+    record_features,
+)
 from speechattn.config import resolve_config
 from speechattn.data.download import DownloadError
 from speechattn.data.ljspeech import download_ljspeech, find_ljspeech_dir, scan_metadata
 from speechattn.data.manifest import (
     SPLITS,
     atomic_write_text,
-    read_json,
     read_split_file,
     read_text_lines,
     write_manifest,
@@ -228,22 +235,6 @@ def _compute(jobs: list[_Job], config: PrepareConfig, progress: bool) -> list[_O
     return outcomes
 
 
-def _check_features(out_dir: Path, features: FeatureConfig) -> None:
-    """Refuse to mix mels made with different settings in one folder."""
-    path = out_dir / "features.json"
-    wanted = features.to_dict()
-    if path.is_file():
-        existing = read_json(path)
-        if existing != wanted:
-            changed = sorted(k for k in wanted if existing.get(k) != wanted[k])
-            raise ValueError(
-                f"{path}: the cached mels were made with other feature settings ({changed}); "
-                "use a new --out folder or delete that one"
-            )
-    else:
-        atomic_write_text(path, json.dumps(wanted, indent=1) + "\n")
-
-
 def _held_out_size(wanted: int, available: int) -> int:
     """At most ``wanted`` rows and a tenth of ``available`` (at least 1), leaving one for training."""
     if available < 2:
@@ -290,7 +281,7 @@ def prepare_tts(
     config = config or PrepareConfig()
     corpus, out_dir = find_ljspeech_dir(corpus_dir), Path(out_dir)
     ensure_folder(out_dir / "mels")
-    _check_features(out_dir, config.features)
+    record_features(out_dir, config.features)
     rows, skipped_rows = scan_metadata(corpus)
     skipped = [(s.id, s.describe()) for s in skipped_rows]
     texts = {row.id: normalize_tts(row.text) for row in rows}

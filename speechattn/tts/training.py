@@ -18,7 +18,7 @@ import logging
 import os
 from pathlib import Path
 
-from speechattn.audio import GlobalCMVN
+from speechattn.audio import GlobalCMVN, check_features
 from speechattn.experiment import (
     hold_experiment,
     run_train_command,
@@ -27,7 +27,7 @@ from speechattn.experiment import (
 )
 from speechattn.text import Vocab
 from speechattn.train import Trainer, TrainResult
-from speechattn.tts.data import TTSDataset, check_features
+from speechattn.tts.data import TTSDataset
 from speechattn.tts.model import Tacotron
 from speechattn.tts.recipe import TTSRecipeConfig, check_data_dir, copy_data_files
 from speechattn.tts.task import TTSTask
@@ -42,7 +42,7 @@ def build_task(config: TTSRecipeConfig, data_dir: str | os.PathLike) -> TTSTask:
     """Model and datasets for ``config`` on the prepared folder ``data_dir``."""
     data_dir = Path(data_dir)
     paths = check_data_dir(data_dir, config.data)
-    check_features(data_dir, config.data.features)
+    check_features(data_dir, config.data.features, "recipes/tts/prepare.py")
     vocab = Vocab.load(paths["vocab.json"])
     cmvn = GlobalCMVN.load(paths["mel_stats.json"])
     data = config.data
