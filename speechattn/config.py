@@ -3,7 +3,9 @@
 Every component has its own small dataclass (``EncoderConfig``, ``AttentionConfig``, ...); a recipe
 composes them into one dataclass. Nested fields are addressed with dots on the command line
 (``encoder.hidden_dim=256``). Unknown keys and values of the wrong type raise ``ValueError`` naming
-the key, the value and what was expected.
+the key, the value and what was expected. A dataclass may list ``RETIRED_KEYS``: keys that older
+saved configs hold (sizes that are now derived, say) and that are read and dropped, so that an
+experiment folder from before still loads.
 
 >>> from speechattn.nn.decoder import DecoderConfig
 >>> config = resolve_config(DecoderConfig, overrides=["hidden_dim=8", "attention.kind=dot"])
@@ -95,6 +97,8 @@ def config_from_dict(cls: type[C], values: dict[str, Any], prefix: str = "") -> 
     """Build ``cls`` from ``values`` on top of its defaults; unknown keys raise ``ValueError``."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    retired = set(getattr(cls, "RETIRED_KEYS", ())) - set(fields)
+    values = {k: v for k, v in values.items() if k not in retired}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ValueError(

@@ -42,7 +42,7 @@ def _batch():
 
 def _model() -> LAS:
     torch.manual_seed(0)
-    return LAS(LASConfig.tiny(input_dim=8, ctc_weight=CTC_WEIGHT), VOCAB).train()
+    return LAS(LASConfig.tiny(num_mels=8, ctc_weight=CTC_WEIGHT), VOCAB).train()
 
 
 def _shard(rank: int, world: int):

@@ -18,7 +18,7 @@ VOCAB = 12
 @pytest.fixture(scope="module")
 def model() -> LAS:
     torch.manual_seed(0)
-    return LAS(LASConfig.tiny(input_dim=8, ctc_weight=0.3), VOCAB).eval()
+    return LAS(LASConfig.tiny(num_mels=8, ctc_weight=0.3), VOCAB).eval()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_untrained_greedy_runs_to_the_bound(model, inputs):
 
 
 def test_joint_ctc_needs_ctc_head(inputs):
-    plain = LAS(LASConfig.tiny(input_dim=8), VOCAB).eval()
+    plain = LAS(LASConfig.tiny(num_mels=8), VOCAB).eval()
     with pytest.raises(ValueError, match="CTC head"):
         beam_search(plain, *inputs, SearchConfig(beam_size=2, ctc_weight=0.3))
 

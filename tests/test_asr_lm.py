@@ -75,7 +75,7 @@ def test_save_load_round_trip_and_errors(lm, tmp_path):
 @pytest.fixture(scope="module")
 def model() -> LAS:
     torch.manual_seed(0)
-    return LAS(LASConfig.tiny(input_dim=8), len(VOCAB)).eval()
+    return LAS(LASConfig.tiny(num_mels=8), len(VOCAB)).eval()
 
 
 def test_fusion_weight_zero_changes_nothing_and_a_heavy_lm_decides(model, lm):

@@ -17,7 +17,7 @@ VOCAB = 12
 
 def make(ctc_weight: float = 0.0, **changes) -> LAS:
     torch.manual_seed(0)
-    config = dataclasses.replace(LASConfig.tiny(input_dim=8, ctc_weight=ctc_weight), **changes)
+    config = dataclasses.replace(LASConfig.tiny(num_mels=8, ctc_weight=ctc_weight), **changes)
     return LAS(config, VOCAB)
 
 
@@ -45,7 +45,7 @@ def test_shapes_and_default_reduction():
 
 @pytest.mark.parametrize("kind", sorted(ATTENTION))
 def test_every_registry_attention_builds_and_runs(kind):
-    base = LASConfig.tiny(input_dim=8)
+    base = LASConfig.tiny(num_mels=8)
     decoder = dataclasses.replace(
         base.decoder,
         hidden_dim=32,
@@ -229,7 +229,7 @@ def test_stretch_time_scales_lengths_and_interpolates_within_each_utterance():
 
 
 def test_specaugment_time_stretch_changes_lengths_in_training_only():
-    model = LAS(LASConfig.tiny(input_dim=8), 10)
+    model = LAS(LASConfig.tiny(num_mels=8), 10)
     model.specaugment = SpecAugment(SpecAugmentConfig(freq_masks=0, time_masks=0, time_stretch=0.3))
     x, lengths = torch.randn(4, 64, 8), torch.tensor([64, 64, 40, 20])
     assert torch.equal(model.eval().encode(x, lengths).lengths, model.encode(x, lengths).lengths)
@@ -245,7 +245,7 @@ def test_specaugment_time_stretch_changes_lengths_in_training_only():
 def test_config_errors_name_the_value():
     with pytest.raises(ValueError, match="ctc_weight=1.5"):
         LASConfig(ctc_weight=1.5)
-    with pytest.raises(ValueError, match="encoder.input_dim=8"):
+    with pytest.raises(ValueError, match="model.num_mels=8"):
         make()(torch.randn(1, 10, 80), torch.tensor([10]), torch.tensor([[EOS]]))
     with pytest.raises(ValueError, match="no CTC head"):
         make().ctc_log_probs(torch.randn(1, 2, 32))

@@ -310,7 +310,7 @@ def test_prepare_records_its_features_and_training_checks_them(tmp_path, capsys)
 
     make_tiny_split(tmp_path / "LibriSpeech" / "train")
     config = tmp_path / "recipe.yaml"
-    config.write_text("model:\n  encoder: {input_dim: 40}\ndata:\n  features: {n_mels: 40}\n")
+    config.write_text("model: {num_mels: 40}\ndata:\n  features: {n_mels: 40}\n")
     out = tmp_path / "out"
     argv = ["--subsets", "train", "--out", str(out), "--librispeech-dir", str(tmp_path),
             "--no-progress"]
@@ -327,6 +327,6 @@ def test_prepare_records_its_features_and_training_checks_them(tmp_path, capsys)
     assert not (tmp_path / "exp").exists()  # refused before the experiment was started
     (out / "features.json").unlink()  # as prepared before features.json: the defaults
     forty = resolve_config(ASRRecipeConfig, "recipes/asr/conf/tiny.yaml",
-                           ["data.features.n_mels=40", "model.encoder.input_dim=40", "data.valid=train"])
+                           ["data.features.n_mels=40", "model.num_mels=40", "data.valid=train"])
     with pytest.raises(ValueError, match="features were made with n_mels=80"):
         train_asr(forty, out, tmp_path / "exp")

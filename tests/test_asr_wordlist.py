@@ -59,7 +59,7 @@ def test_load_reads_plain_lists_and_cmudict_and_names_bad_files(tmp_path):
 @pytest.fixture(scope="module")
 def model() -> LAS:
     torch.manual_seed(0)
-    return LAS(LASConfig.tiny(input_dim=8), len(VOCAB)).eval()
+    return LAS(LASConfig.tiny(num_mels=8), len(VOCAB)).eval()
 
 
 def test_free_costs_change_nothing_and_heavy_ones_keep_every_word_listed(model):

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from speechattn.config import load_config, resolve_config, save_config
+from speechattn.config import config_to_dict, load_config, resolve_config, save_config
 
 
 @dataclass
@@ -64,3 +64,20 @@ def test_missing_file_and_non_mapping_file(tmp_path):
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="bad.yaml"):
         resolve_config(Outer, bad)
+
+
+def test_configs_saved_with_the_retired_derived_sizes_still_load(tmp_path):
+    """Experiments saved before the encoder and decoder widths became constructor arguments hold
+    ``encoder.input_dim`` and ``decoder.input_dim/memory_dim``: read and dropped; any other
+    unknown key is still an error."""
+    from speechattn.asr.recipe import ASRRecipeConfig
+
+    old = tmp_path / "config.yaml"
+    old.write_text("model:\n  encoder: {input_dim: 80, hidden_dim: 32}\n"
+                   "  decoder: {input_dim: 64, memory_dim: 256, hidden_dim: 48}\n")
+    config = load_config(ASRRecipeConfig, old)
+    assert config.model.encoder.hidden_dim == 32 and config.model.decoder.hidden_dim == 48
+    assert "input_dim" not in config_to_dict(config)["model"]["encoder"]
+    old.write_text("model:\n  encoder: {input_dims: 80}\n")
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) \['model.encoder.input_dims'\]"):
+        load_config(ASRRecipeConfig, old)

@@ -12,10 +12,10 @@ def make(kind="location", num_layers=2, post_attention_layers=0) -> AttentionDec
     torch.manual_seed(0)
     attention = AttentionConfig(kind=kind, attention_dim=5, location_channels=2, location_kernel=3)
     config = DecoderConfig(
-        input_dim=3, memory_dim=6, hidden_dim=6, num_layers=num_layers,
-        post_attention_layers=post_attention_layers, attention=attention,
+        hidden_dim=6, num_layers=num_layers, post_attention_layers=post_attention_layers,
+        attention=attention,
     )
-    return AttentionDecoder(config).eval()
+    return AttentionDecoder(config, input_dim=3, memory_dim=6).eval()
 
 
 @pytest.mark.parametrize("kind", sorted(ATTENTION))

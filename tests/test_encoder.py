@@ -16,8 +16,8 @@ from speechattn.nn.encoder import (
 
 def make(**kwargs) -> BiLSTMEncoder:
     torch.manual_seed(0)
-    config = EncoderConfig(input_dim=5, hidden_dim=4, **kwargs)
-    return BiLSTMEncoder(config).eval()
+    config = EncoderConfig(hidden_dim=4, **kwargs)
+    return BiLSTMEncoder(config, input_dim=5).eval()
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_input_halvings_stack_consecutive_frames_before_the_first_layer():
     outputs, out_lengths = stacked(x, lengths)
     assert out_lengths.tolist() == [3, 1] == stacked.output_lengths(lengths).tolist()
     # the same as an encoder fed frames (2t, 2t+1) side by side, odd lengths padded with a zero
-    plain = BiLSTMEncoder(EncoderConfig(input_dim=10, hidden_dim=4, num_layers=2, pyramid=1))
+    plain = BiLSTMEncoder(EncoderConfig(hidden_dim=4, num_layers=2, pyramid=1), input_dim=10)
     plain.load_state_dict(stacked.state_dict())
     pairs = torch.cat([x, torch.zeros(2, 1, 5)], dim=1).reshape(2, 5, 10)
     expected, expected_lengths = plain.eval()(pairs, torch.tensor([5, 2]))
@@ -87,9 +87,9 @@ def test_backward_reaches_every_parameter():
 
 def test_bad_configs_raise_with_the_value():
     with pytest.raises(ValueError, match="got 3"):
-        BiLSTMEncoder(EncoderConfig(num_layers=3, pyramid=3))
+        BiLSTMEncoder(EncoderConfig(num_layers=3, pyramid=3), 80)
     with pytest.raises(ValueError, match="got -1"):
-        BiLSTMEncoder(EncoderConfig(input_halvings=-1))
+        BiLSTMEncoder(EncoderConfig(input_halvings=-1), 80)
     with pytest.raises(ValueError, match="at least one frame"):
         make()(torch.randn(2, 3, 5), torch.tensor([3, 0]))
 
@@ -110,9 +110,9 @@ def test_padded_cpu_path_equals_packed_path_forward_and_backward():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
-def test_every_registered_encoder_follows_the_protocol_and_takes_its_input_dim():
+def test_every_registered_encoder_follows_the_protocol():
     for kind in ENCODERS:
-        config = EncoderConfig(kind=kind, input_dim=999, hidden_dim=3, num_layers=2, pyramid=1)
+        config = EncoderConfig(kind=kind, hidden_dim=3, num_layers=2, pyramid=1)
         encoder = build_encoder(config, input_dim=5)
         assert isinstance(encoder, Encoder)
         lengths = torch.tensor([9, 4])

@@ -14,7 +14,7 @@ V vocabulary size.
 
 Decoding lives in :mod:`speechattn.asr.decode`; this module only runs the network.
 
->>> model = LAS(LASConfig.tiny(input_dim=8), vocab_size=10).eval()
+>>> model = LAS(LASConfig.tiny(num_mels=8), vocab_size=10).eval()
 >>> out = model(torch.randn(2, 40, 8), torch.tensor([40, 33]), torch.tensor([[5, 6, 1], [7, 1, 0]]))
 >>> tuple(out.logits.shape), tuple(out.attention.shape), out.encoder_lengths.tolist()
 ((2, 3, 10), (2, 3, 5), [5, 5])
@@ -22,7 +22,6 @@ Decoding lives in :mod:`speechattn.asr.decode`; this module only runs the networ
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -40,7 +39,7 @@ __all__ = ["LASConfig", "LAS", "LASOutput", "SpeechMemory", "noisy_tokens"]
 
 
 def _default_encoder() -> EncoderConfig:
-    return EncoderConfig(input_dim=80, hidden_dim=256, num_layers=4, pyramid=3, dropout=0.1)
+    return EncoderConfig(hidden_dim=256, num_layers=4, pyramid=3, dropout=0.1)
 
 
 def _default_decoder() -> DecoderConfig:
@@ -49,9 +48,10 @@ def _default_decoder() -> DecoderConfig:
 
 @dataclass
 class LASConfig:
-    """The LAS network. ``decoder.input_dim`` / ``decoder.memory_dim`` are filled in by :class:`LAS`
-    (from ``embed_dim`` and the encoder width); ``encoder.input_dim`` must equal the mel bins."""
+    """The LAS network; ``num_mels`` is the width of its input frames (the recipe checks it
+    against ``data.features.n_mels``), the other widths follow from the sizes below."""
 
+    num_mels: int = 80
     encoder: EncoderConfig = field(default_factory=_default_encoder)
     decoder: DecoderConfig = field(default_factory=_default_decoder)
     embed_dim: int = 128
@@ -66,12 +66,15 @@ class LASConfig:
             raise ValueError(f"model.ctc_weight={self.ctc_weight} must be in [0, 1)")
         if self.embed_dim < 1:
             raise ValueError(f"model.embed_dim={self.embed_dim} must be >= 1")
+        if self.num_mels < 1:
+            raise ValueError(f"model.num_mels={self.num_mels} must be >= 1")
 
     @classmethod
-    def tiny(cls, input_dim: int = 80, ctc_weight: float = 0.0) -> LASConfig:
+    def tiny(cls, num_mels: int = 80, ctc_weight: float = 0.0) -> LASConfig:
         """A few-thousand-parameter model for tests and smoke runs (pyramid 3, no SpecAugment)."""
         return cls(
-            encoder=EncoderConfig(input_dim=input_dim, hidden_dim=16, num_layers=4, pyramid=3),
+            num_mels=num_mels,
+            encoder=EncoderConfig(hidden_dim=16, num_layers=4, pyramid=3),
             decoder=DecoderConfig(
                 hidden_dim=32,
                 attention=AttentionConfig(attention_dim=16, location_channels=4, location_kernel=5),
@@ -136,12 +139,9 @@ class LAS(nn.Module):
         self.config = config
         self.vocab_size = vocab_size
         self.specaugment = SpecAugment(config.specaugment)
-        self.encoder = build_encoder(config.encoder, config.encoder.input_dim)
-        decoder_config = dataclasses.replace(
-            config.decoder, input_dim=config.embed_dim, memory_dim=self.encoder.output_dim
-        )
+        self.encoder = build_encoder(config.encoder, config.num_mels)
         self.embedding = nn.Embedding(vocab_size, config.embed_dim, padding_idx=PAD)
-        self.decoder = AttentionDecoder(decoder_config)
+        self.decoder = AttentionDecoder(config.decoder, config.embed_dim, self.encoder.output_dim)
         self.classifier = nn.Linear(self.decoder.output_dim, vocab_size)
         self.ctc_head = (
             nn.Linear(self.encoder.output_dim, vocab_size) if config.ctc_weight > 0 else None
@@ -154,10 +154,10 @@ class LAS(nn.Module):
     # ---- listener ------------------------------------------------------------------------------
     def encode(self, features: Tensor, lengths: Tensor) -> SpeechMemory:
         """(B, T, M) normalized log-mels, (B,) frame counts -> :class:`SpeechMemory`."""
-        if features.shape[-1] != self.config.encoder.input_dim:
+        if features.shape[-1] != self.config.num_mels:
             raise ValueError(
                 f"LAS: features have {features.shape[-1]} mel bins, the model expects "
-                f"encoder.input_dim={self.config.encoder.input_dim}"
+                f"model.num_mels={self.config.num_mels}"
             )
         if self.config.utterance_mean_norm:
             features = subtract_utterance_mean(features, lengths)

@@ -64,10 +64,10 @@ class ASRRecipeConfig:
     lm: LMConfig = field(default_factory=LMConfig)
 
     def __post_init__(self) -> None:
-        n_mels, input_dim = self.data.features.n_mels, self.model.encoder.input_dim
-        if n_mels != input_dim:
+        n_mels, model_mels = self.data.features.n_mels, self.model.num_mels
+        if n_mels != model_mels:
             raise ValueError(
-                f"model.encoder.input_dim={input_dim} differs from data.features.n_mels={n_mels}; "
+                f"model.num_mels={model_mels} differs from data.features.n_mels={n_mels}; "
                 "set both to the same number of mel bins"
             )
         if self.search.ctc_weight > 0 and self.model.ctc_weight == 0:

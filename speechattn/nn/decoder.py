@@ -21,7 +21,7 @@ synthesis) call :meth:`AttentionDecoder.step`; pure teacher forcing can use ``fo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -34,10 +34,11 @@ __all__ = ["DecoderConfig", "DecoderState", "StepOutput", "AttentionDecoder"]
 
 @dataclass
 class DecoderConfig:
-    """Sizes of the decoder core; ``input_dim``/``memory_dim`` are filled in by the model."""
+    """Sizes of the decoder core; the input and memory widths are the model's to give (see
+    :class:`AttentionDecoder`)."""
 
-    input_dim: int = 256
-    memory_dim: int = 512
+    RETIRED_KEYS: ClassVar[tuple[str, ...]] = ("input_dim", "memory_dim")  # derived; once saved
+
     hidden_dim: int = 512
     num_layers: int = 1
     post_attention_layers: int = 0  # LSTM cells after the attention, fed [h; current context]
@@ -76,10 +77,13 @@ class StepOutput(NamedTuple):
 
 
 class AttentionDecoder(nn.Module):
-    """LSTM cell(s) + attention + context vector, one step at a time."""
+    """LSTM cell(s) + attention + context vector, one step at a time, fed (B, Di) inputs and
+    attending over a (B, T, Dm) memory: ``input_dim`` Di and ``memory_dim`` Dm."""
 
-    def __init__(self, config: DecoderConfig) -> None:
+    def __init__(self, config: DecoderConfig, input_dim: int, memory_dim: int) -> None:
         super().__init__()
+        if input_dim < 1 or memory_dim < 1:
+            raise ValueError(f"decoder input_dim={input_dim} and memory_dim={memory_dim} must be >= 1")
         if config.num_layers < 1:
             raise ValueError(f"decoder num_layers must be >= 1, got {config.num_layers}")
         if config.post_attention_layers < 0:
@@ -87,11 +91,10 @@ class AttentionDecoder(nn.Module):
                 f"decoder post_attention_layers must be >= 0, got {config.post_attention_layers}"
             )
         self.config = config
-        self.cells = self._cells(config.input_dim + config.memory_dim, config.num_layers)
-        self.post_cells = self._cells(
-            config.hidden_dim + config.memory_dim, config.post_attention_layers
-        )
-        self.attention = build_attention(config.attention, config.hidden_dim, config.memory_dim)
+        self.input_dim, self.memory_dim = input_dim, memory_dim
+        self.cells = self._cells(input_dim + memory_dim, config.num_layers)
+        self.post_cells = self._cells(config.hidden_dim + memory_dim, config.post_attention_layers)
+        self.attention = build_attention(config.attention, config.hidden_dim, memory_dim)
         self.dropout = nn.Dropout(config.dropout)
 
     def _cells(self, input_dim: int, count: int) -> nn.ModuleList:
@@ -100,7 +103,7 @@ class AttentionDecoder(nn.Module):
 
     @property
     def output_dim(self) -> int:
-        return self.config.hidden_dim + self.config.memory_dim
+        return self.config.hidden_dim + self.memory_dim
 
     def initial_state(self, memory: Tensor) -> DecoderState:
         """Zero LSTM state and context for a (B, T, Dm) memory."""

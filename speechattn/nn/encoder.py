@@ -34,9 +34,8 @@ attention kinds, they share one config whose fields say which kind reads them.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -61,12 +60,13 @@ _LSTM_WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 @dataclass
 class EncoderConfig:
-    """Which encoder and its sizes. ``bilstm``: ``pyramid`` halvings are applied before layers
-    1..pyramid, ``input_halvings`` before layer 0: T' = T / 2 ** (input_halvings + pyramid).
-    ``input_dim`` is the ASR listener's feature dim (TTS uses its embedding size instead)."""
+    """Which encoder and its sizes (the input width D is the model's to give, see
+    :func:`build_encoder`). ``bilstm``: ``pyramid`` halvings are applied before layers
+    1..pyramid, ``input_halvings`` before layer 0: T' = T / 2 ** (input_halvings + pyramid)."""
+
+    RETIRED_KEYS: ClassVar[tuple[str, ...]] = ("input_dim",)  # derived; older configs saved it
 
     kind: str = "bilstm"
-    input_dim: int = 80
     hidden_dim: int = 256  # per direction: outputs are 2 * hidden_dim wide
     num_layers: int = 3
     pyramid: int = 0
@@ -171,8 +171,10 @@ class ConvFrontEnd(nn.Module):
 class BiLSTMEncoder(nn.Module):
     """Stacked BiLSTM over padded batches (packed sequences); returns outputs and lengths."""
 
-    def __init__(self, config: EncoderConfig) -> None:
+    def __init__(self, config: EncoderConfig, input_dim: int) -> None:
         super().__init__()
+        if input_dim < 1:
+            raise ValueError(f"input_dim must be >= 1, got {input_dim}")
         if config.num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {config.num_layers}")
         if not 0 <= config.pyramid < config.num_layers:
@@ -183,8 +185,9 @@ class BiLSTMEncoder(nn.Module):
         if config.input_halvings < 0:
             raise ValueError(f"input_halvings must be >= 0, got {config.input_halvings}")
         self.config = config
+        self.input_dim = input_dim
         self.front_end = None
-        width = config.input_dim
+        width = input_dim
         if config.conv_channels > 0:
             self.front_end = ConvFrontEnd(
                 width, config.conv_channels, config.conv_layers, config.conv_kernel, config.dropout
@@ -250,4 +253,4 @@ def build_encoder(config: EncoderConfig, input_dim: int) -> nn.Module:
         raise ValueError(
             f"unknown encoder kind {config.kind!r}; choose one of {sorted(ENCODERS)}"
         ) from None
-    return cls(dataclasses.replace(config, input_dim=input_dim))
+    return cls(config, input_dim)

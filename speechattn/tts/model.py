@@ -26,7 +26,6 @@ must in synthesis.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -90,7 +89,7 @@ def _default_decoder() -> DecoderConfig:
 
 @dataclass
 class TacotronConfig:
-    """The whole model; ``encoder.input_dim`` and ``decoder.input_dim/memory_dim`` are filled in."""
+    """The whole model; the encoder's and decoder's input widths follow from the sizes below."""
 
     num_mels: int = 80
     reduction_factor: int = 2
@@ -202,11 +201,7 @@ class Tacotron(nn.Module):
                 "encoder.input_halvings must be 0"
             )
         self.prenet = Prenet(config.prenet, config.num_mels)
-        self.decoder = AttentionDecoder(
-            dataclasses.replace(
-                config.decoder, input_dim=self.prenet.output_dim, memory_dim=self.encoder.output_dim
-            )
-        )
+        self.decoder = AttentionDecoder(config.decoder, self.prenet.output_dim, self.encoder.output_dim)
         r, m = config.reduction_factor, config.num_mels
         self.mel_proj = nn.Linear(self.decoder.output_dim, r * m)
         self.stop_proj = nn.Linear(self.decoder.output_dim, 1)
