@@ -3,9 +3,9 @@
 Every component has its own small dataclass (``EncoderConfig``, ``AttentionConfig``, ...); a recipe
 composes them into one dataclass. Nested fields are addressed with dots on the command line
 (``encoder.hidden_dim=256``). Unknown keys and values of the wrong type raise ``ValueError`` naming
-the key, the value and what was expected. A dataclass may list ``RETIRED_KEYS``: keys that older
-saved configs hold (sizes that are now derived, say) and that are read and dropped, so that an
-experiment folder from before still loads.
+the key, the value and what was expected. So that experiment folders saved before still load, a
+dataclass may list ``RETIRED_KEYS`` (keys older configs hold, such as sizes that are now derived:
+read and dropped) and ``RENAMED_KEYS`` (``{old: new}``: an old name is read as the new one).
 
 >>> from speechattn.nn.decoder import DecoderConfig
 >>> config = resolve_config(DecoderConfig, overrides=["hidden_dim=8", "attention.kind=dot"])
@@ -97,8 +97,7 @@ def config_from_dict(cls: type[C], values: dict[str, Any], prefix: str = "") -> 
     """Build ``cls`` from ``values`` on top of its defaults; unknown keys raise ``ValueError``."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    retired = set(getattr(cls, "RETIRED_KEYS", ())) - set(fields)
-    values = {k: v for k, v in values.items() if k not in retired}
+    values = _current_names(cls, values, prefix)
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ValueError(
@@ -110,9 +109,24 @@ def config_from_dict(cls: type[C], values: dict[str, Any], prefix: str = "") -> 
         default = _default_of(fields[name])
         if dataclasses.is_dataclass(default) and isinstance(value, dict):
             # A nested section given partially keeps the parent's defaults for the rest.
+            value = _current_names(type(default), value, f"{prefix}{name}.")
             value = _deep_update(config_to_dict(default), value)
         kwargs[name] = _check_value(prefix + name, value, hints[name])
     return cls(**kwargs)
+
+
+def _current_names(cls: type, values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``values`` without ``cls.RETIRED_KEYS`` and with ``cls.RENAMED_KEYS`` under their new names."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    retired = set(getattr(cls, "RETIRED_KEYS", ())) - fields
+    values = {k: v for k, v in values.items() if k not in retired}
+    for old, new in getattr(cls, "RENAMED_KEYS", {}).items():
+        if old in values:
+            if new in values:
+                raise ValueError(f"config keys {prefix + old!r} and {prefix + new!r} are one "
+                                 f"setting ({old!r} is its old name); give only {prefix + new!r}")
+            values[new] = values.pop(old)
+    return values
 
 
 def _default_of(f: dataclasses.Field) -> Any:

@@ -98,7 +98,7 @@ def test_rerun_resumes_and_refuses_changed_model(overfit, capsys):
     data, exp, argv = overfit
     assert training.main(argv) == 0  # already at max_steps: nothing to train
     assert len(_valid_log(exp)) == OVERFIT_STEPS // 40
-    assert training.main([*argv, "model.embed_dim=8"]) == 1
+    assert training.main([*argv, "model.embedding_dim=8"]) == 1
     assert "other model settings" in capsys.readouterr().err
 
 

@@ -81,3 +81,14 @@ def test_configs_saved_with_the_retired_derived_sizes_still_load(tmp_path):
     old.write_text("model:\n  encoder: {input_dims: 80}\n")
     with pytest.raises(ValueError, match=r"unknown config key\(s\) \['model.encoder.input_dims'\]"):
         load_config(ASRRecipeConfig, old)
+
+
+def test_an_old_key_name_is_read_as_the_new_one(tmp_path):
+    from speechattn.asr.recipe import ASRRecipeConfig
+
+    old = tmp_path / "config.yaml"
+    old.write_text("model: {embed_dim: 24}\n")  # ASR's name for TTS's embedding_dim, until now
+    assert load_config(ASRRecipeConfig, old).model.embedding_dim == 24
+    assert resolve_config(ASRRecipeConfig, old, ["model.embed_dim=8"]).model.embedding_dim == 8
+    with pytest.raises(ValueError, match="'model.embed_dim' and 'model.embedding_dim' are one"):
+        resolve_config(ASRRecipeConfig, old, ["model.embedding_dim=8"])

@@ -23,7 +23,7 @@ Decoding lives in :mod:`speechattn.asr.decode`; this module only runs the networ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -51,10 +51,12 @@ class LASConfig:
     """The LAS network; ``num_mels`` is the width of its input frames (the recipe checks it
     against ``data.features.n_mels``), the other widths follow from the sizes below."""
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"embed_dim": "embedding_dim"}  # as TTS names it
+
     num_mels: int = 80
     encoder: EncoderConfig = field(default_factory=_default_encoder)
     decoder: DecoderConfig = field(default_factory=_default_decoder)
-    embed_dim: int = 128
+    embedding_dim: int = 128
     ctc_weight: float = 0.0  # > 0 adds a CTC head on the encoder, weighted this much in the loss
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     # subtract each utterance's own mean log-mel per bin (after global CMVN) before the listener:
@@ -64,8 +66,8 @@ class LASConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.ctc_weight < 1.0:
             raise ValueError(f"model.ctc_weight={self.ctc_weight} must be in [0, 1)")
-        if self.embed_dim < 1:
-            raise ValueError(f"model.embed_dim={self.embed_dim} must be >= 1")
+        if self.embedding_dim < 1:
+            raise ValueError(f"model.embedding_dim={self.embedding_dim} must be >= 1")
         if self.num_mels < 1:
             raise ValueError(f"model.num_mels={self.num_mels} must be >= 1")
 
@@ -79,7 +81,7 @@ class LASConfig:
                 hidden_dim=32,
                 attention=AttentionConfig(attention_dim=16, location_channels=4, location_kernel=5),
             ),
-            embed_dim=16,
+            embedding_dim=16,
             ctc_weight=ctc_weight,
             specaugment=SpecAugmentConfig(freq_masks=0, time_masks=0),
         )
@@ -140,8 +142,8 @@ class LAS(nn.Module):
         self.vocab_size = vocab_size
         self.specaugment = SpecAugment(config.specaugment)
         self.encoder = build_encoder(config.encoder, config.num_mels)
-        self.embedding = nn.Embedding(vocab_size, config.embed_dim, padding_idx=PAD)
-        self.decoder = AttentionDecoder(config.decoder, config.embed_dim, self.encoder.output_dim)
+        self.embedding = nn.Embedding(vocab_size, config.embedding_dim, padding_idx=PAD)
+        self.decoder = AttentionDecoder(config.decoder, config.embedding_dim, self.encoder.output_dim)
         self.classifier = nn.Linear(self.decoder.output_dim, vocab_size)
         self.ctc_head = (
             nn.Linear(self.encoder.output_dim, vocab_size) if config.ctc_weight > 0 else None

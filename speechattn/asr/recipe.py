@@ -4,7 +4,7 @@ A recipe config composes the components' own configs; it is resolved with
 :func:`speechattn.config.resolve_config` (defaults -> YAML -> ``key=value``) and saved as
 ``exp/config.yaml``. Sections::
 
-    model:      LASConfig        encoder, decoder + attention, embed_dim, ctc_weight, specaugment
+    model:      LASConfig        encoder, decoder + attention, embedding_dim, ctc_weight, specaugment
     objective:  ObjectiveConfig  label smoothing, scheduled sampling
     train:      TrainConfig      the shared trainer (steps, lr, batch frames, checkpoints...)
     data:       ASRDataConfig    manifests, duration limit, feature settings
