@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import torch
 from torch import Tensor
 
 __all__ = ["ASR", "TTS", "Speech"]
@@ -30,11 +29,11 @@ AudioInput = str | os.PathLike | np.ndarray | Tensor
 
 
 class ASR:
-    """A trained Listen-Attend-Spell recognizer."""
+    """A trained Listen-Attend-Spell recognizer (a thin face on
+    :class:`speechattn.asr.pretrained.LoadedASR`, which does the work)."""
 
-    def __init__(self, loaded: Any, words: Any = None) -> None:
+    def __init__(self, loaded: Any) -> None:
         self.loaded = loaded
-        self.words = words  # a speechattn.asr.wordlist.WordList, or None
 
     @classmethod
     def load(cls, exp_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None,
@@ -42,14 +41,16 @@ class ASR:
         """Load ``exp_dir`` (config.yaml, vocab.json, cmvn.json, best.pt); ``lexicon``: a word
         list that beam search holds hypotheses to (as ``infer.py --lexicon``)."""
         from speechattn.asr.pretrained import load_asr
-        from speechattn.asr.wordlist import WordList
 
-        loaded = load_asr(exp_dir, checkpoint, device)
-        return cls(loaded, WordList.load(lexicon, loaded.vocab) if lexicon is not None else None)
+        return cls(load_asr(exp_dir, checkpoint, device, lexicon=lexicon))
+
+    @property
+    def words(self) -> Any:
+        return self.loaded.words  # a speechattn.asr.wordlist.WordList, or None
 
     @property
     def sample_rate(self) -> int:
-        return self.loaded.config.data.features.sample_rate
+        return self.loaded.sample_rate
 
     def transcribe(self, audio: AudioInput, sample_rate: int | None = None, beam_size: int | None = None,
                    return_attention: bool = False) -> str | tuple[str, np.ndarray]:
@@ -61,24 +62,13 @@ class ASR:
         """
         from dataclasses import replace
 
-        from speechattn.asr.decode import decode
-        from speechattn.asr.pretrained import _as_wave
-
         search = self.loaded.config.search
         if beam_size is not None:
             search = replace(search, beam_size=beam_size)
-        model = self.loaded.model
-        device = next(model.parameters()).device
-        wave = _as_wave(audio, self.sample_rate, sample_rate).to(device)
-        features = self.loaded.frontend.to(device)(wave).unsqueeze(0)  # (1, T, M)
-        lengths = torch.tensor([features.shape[1]], device=device)
-        with torch.no_grad():
-            (hyp,) = decode(model, features, lengths, search, return_attention, self.loaded.lm,
-                            self.words)  # fmt: skip
-        text = self.loaded.vocab.decode(hyp.tokens)
+        (result,) = self.loaded.recognize([audio], search, sample_rate, return_attention)
         if return_attention:
-            return text, hyp.attention.cpu().numpy()
-        return text
+            return result.text, result.attention.cpu().numpy()
+        return result.text
 
 
 class Speech(NamedTuple):

@@ -83,6 +83,12 @@ def test_transcribe_tensors_and_files_match(tmp_path):
     assert all(isinstance(t, str) for t in from_tensors) and len(from_tensors) == 3
     alone = [transcribe(asr, [p])[0] for p in paths]
     assert alone == from_tensors  # batching does not change the result
+    recognized = asr.recognize(paths, keep_attention=True)
+    assert [r.text for r in recognized] == from_tensors  # in input order
+    for r, wave in zip(recognized, waves, strict=True):
+        frames = asr.frontend.num_frames(len(wave))
+        encoder_frames = int(asr.model.encoder.output_lengths(torch.tensor([frames])))
+        assert r.attention.shape == (len(r.text) + 1, encoder_frames)  # a row per character + EOS
 
 
 def test_infer_audio_mode_writes_hypotheses_without_scoring(tmp_path, capsys):

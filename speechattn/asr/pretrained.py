@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -25,28 +26,68 @@ from speechattn.asr.decode import SearchConfig, decode
 from speechattn.asr.lm import CharNgramLM
 from speechattn.asr.model import LAS
 from speechattn.asr.recipe import LM_FILE, ASRRecipeConfig, build_frontend, build_model
+from speechattn.asr.wordlist import WordList
 from speechattn.audio import GlobalCMVN, as_waveform, check_sample_rate, load_audio, resample
 from speechattn.data.batching import pad_sequence_batch
 from speechattn.text import Vocab
 
-__all__ = ["LoadedASR", "load_asr", "find_checkpoint", "transcribe"]
+__all__ = ["LoadedASR", "Recognized", "load_asr", "find_checkpoint", "transcribe"]
+
+
+class Recognized(NamedTuple):
+    """One transcribed input: its text, log score and attention (U, T') when asked for."""
+
+    text: str
+    score: float
+    attention: Tensor | None
 
 
 @dataclass
 class LoadedASR:
-    """A trained recognizer: the model (eval mode), its vocabulary, CMVN, recipe config and
-    character LM (None when the experiment has no ``lm.json``)."""
+    """A trained recognizer: the model (eval mode) with everything decoding needs: vocabulary,
+    CMVN, recipe config (its ``search`` settings are the default), character LM (None when the
+    experiment has no ``lm.json``) and word list (None: no lexicon-constrained search)."""
 
     model: LAS
     vocab: Vocab
     cmvn: GlobalCMVN
     config: ASRRecipeConfig
     lm: CharNgramLM | None = None
+    words: WordList | None = None
     source: str = ""  # where it was loaded from, for messages
 
     @property
     def frontend(self) -> FeatureFrontEnd:
         return build_frontend(self.config, self.cmvn)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.data.features.sample_rate
+
+    @torch.no_grad()
+    def recognize(
+        self,
+        waves: Sequence[object],
+        search: SearchConfig | None = None,
+        sample_rate: int | None = None,
+        keep_attention: bool = False,
+    ) -> list[Recognized]:
+        """Decode ``waves`` (audio file paths, or samples at ``sample_rate``, default the model's)
+        in length-sorted batches of ``search.batch_size`` with this recognizer's LM and word list;
+        one :class:`Recognized` per input, in input order."""
+        search = search or self.config.search
+        device = _device(self.model)
+        frontend = self.frontend.to(device)
+        features = [frontend(_as_wave(w, self.sample_rate, sample_rate).to(device)) for w in waves]
+        order = sorted(range(len(features)), key=lambda i: -features[i].shape[0])
+        results: dict[int, Recognized] = {}
+        for start in range(0, len(order), search.batch_size):
+            chunk = order[start : start + search.batch_size]
+            padded, lengths = pad_sequence_batch([features[i] for i in chunk])  # (B, T, M)
+            hyps = decode(self.model, padded, lengths, search, keep_attention, self.lm, self.words)
+            for i, hyp in zip(chunk, hyps, strict=True):
+                results[i] = Recognized(self.vocab.decode(hyp.tokens), hyp.score, hyp.attention)
+        return [results[i] for i in range(len(features))]
 
 
 TRAIN_SCRIPT = "recipes/asr/train.py"
@@ -62,9 +103,11 @@ def load_asr(
     checkpoint: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     lm: str | os.PathLike | None = None,
+    lexicon: str | os.PathLike | None = None,
 ) -> LoadedASR:
     """Load ``exp_dir``'s config, vocab, CMVN, weights (``best.pt`` unless ``checkpoint``) and
-    character LM (``lm.json`` unless ``lm``; none if that file does not exist)."""
+    character LM (``lm.json`` unless ``lm``; none if that file does not exist); ``lexicon``: a
+    word list that beam search holds hypotheses to."""
     loaded = experiment.load_experiment(
         exp_dir, ASRRecipeConfig, "cmvn.json", lambda config, vocab, _: build_model(config, vocab),
         "ASR", TRAIN_SCRIPT, checkpoint, device,
@@ -73,9 +116,11 @@ def load_asr(
     if lm is not None and not lm_path.is_file():
         raise FileNotFoundError(f"{lm_path}: language model not found")
     language_model = CharNgramLM.load(lm_path, len(loaded.vocab)) if lm_path.is_file() else None
+    words = WordList.load(lexicon, loaded.vocab) if lexicon is not None else None
     return LoadedASR(
-        loaded.model, loaded.vocab, loaded.stats, loaded.config, language_model, str(exp_dir)
-    )
+        loaded.model, loaded.vocab, loaded.stats, loaded.config, language_model, words,
+        str(exp_dir),
+    )  # fmt: skip
 
 
 def _device(model: LAS) -> torch.device:
@@ -92,7 +137,6 @@ def _as_wave(item: object, sample_rate: int, input_rate: int | None) -> Tensor:
     return resample(wave, rate, sample_rate)
 
 
-@torch.no_grad()
 def transcribe(
     asr: LoadedASR,
     waves: Sequence[Tensor | str | os.PathLike],
@@ -101,16 +145,4 @@ def transcribe(
 ) -> list[str]:
     """Transcripts of ``waves``: audio file paths, or (S,) / (C, S) tensors at ``sample_rate``
     (default: the model's rate). Decoding uses ``search`` (default: the experiment's)."""
-    search = search or asr.config.search
-    frontend = asr.frontend.to(_device(asr.model))
-    rate = asr.config.data.features.sample_rate
-    features = [frontend(_as_wave(w, rate, sample_rate).to(_device(asr.model))) for w in waves]
-    order = sorted(range(len(features)), key=lambda i: -features[i].shape[0])
-    texts: dict[int, str] = {}
-    for start in range(0, len(order), search.batch_size):
-        chunk = order[start : start + search.batch_size]
-        padded, lengths = pad_sequence_batch([features[i] for i in chunk])  # (B, T, M)
-        hyps = decode(asr.model, padded, lengths, search, lm=asr.lm)
-        for i, hyp in zip(chunk, hyps, strict=True):
-            texts[i] = asr.vocab.decode(hyp.tokens)
-    return [texts[i] for i in range(len(features))]
+    return [r.text for r in asr.recognize(waves, search, sample_rate)]
