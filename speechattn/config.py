@@ -5,7 +5,8 @@ composes them into one dataclass. Nested fields are addressed with dots on the c
 (``encoder.hidden_dim=256``). Unknown keys and values of the wrong type raise ``ValueError`` naming
 the key, the value and what was expected. So that experiment folders saved before still load, a
 dataclass may list ``RETIRED_KEYS`` (keys older configs hold, such as sizes that are now derived:
-read and dropped) and ``RENAMED_KEYS`` (``{old: new}``: an old name is read as the new one).
+read and dropped) and ``RENAMED_KEYS`` (``{old: new}``: an old name is read as the new one, which
+may be dotted into a sub-section).
 
 >>> from speechattn.nn.decoder import DecoderConfig
 >>> config = resolve_config(DecoderConfig, overrides=["hidden_dim=8", "attention.kind=dot"])
@@ -121,11 +122,18 @@ def _current_names(cls: type, values: dict[str, Any], prefix: str) -> dict[str, 
     retired = set(getattr(cls, "RETIRED_KEYS", ())) - fields
     values = {k: v for k, v in values.items() if k not in retired}
     for old, new in getattr(cls, "RENAMED_KEYS", {}).items():
-        if old in values:
-            if new in values:
-                raise ValueError(f"config keys {prefix + old!r} and {prefix + new!r} are one "
-                                 f"setting ({old!r} is its old name); give only {prefix + new!r}")
-            values[new] = values.pop(old)
+        if old not in values:
+            continue
+        *sections, key = new.split(".")  # a new name may sit in a sub-section: "feedback.start"
+        target = values
+        for section in sections:
+            target = target.setdefault(section, {})
+            if not isinstance(target, dict):
+                raise ValueError(f"config key {prefix + section!r}: expected a mapping")
+        if key in target:
+            raise ValueError(f"config keys {prefix + old!r} and {prefix + new!r} are one "
+                             f"setting ({old!r} is its old name); give only {prefix + new!r}")
+        target[key] = values.pop(old)
     return values
 
 

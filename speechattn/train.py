@@ -60,7 +60,6 @@ __all__ = [
     "save_atomic",
     "to_device",
     "lr_factor",
-    "linear_ramp",
 ]
 
 log = logging.getLogger(__name__)
@@ -135,20 +134,6 @@ def lr_factor(step: int, config: TrainConfig) -> float:
         return max(math.sqrt(warmup / (step + 1)), floor)
     progress = min((step - warmup) / max(config.decay_steps, 1), 1.0)
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def linear_ramp(step: int, maximum: float, start: int, end: int) -> float:
-    """0 up to ``start``, rising linearly to ``maximum`` at ``end``, then flat (a schedule for
-    scheduled sampling and self-fed frames).
-
-    >>> [linear_ramp(s, 0.4, 100, 300) for s in (0, 100, 200, 300, 1000)]
-    [0.0, 0.0, 0.2, 0.4, 0.4]
-    """
-    if maximum == 0 or step <= start:
-        return 0.0
-    if step >= end:
-        return maximum
-    return maximum * (step - start) / (end - start)
 
 
 def to_device(batch: Any, device: torch.device) -> Any:

@@ -5,11 +5,12 @@ import dataclasses
 import pytest
 import torch
 
-from speechattn.asr.loss import ObjectiveConfig, las_loss, sampling_probability
+from speechattn.asr.loss import ObjectiveConfig, las_loss
 from speechattn.asr.model import LAS, LASConfig, noisy_tokens
 from speechattn.asr.specaugment import SpecAugment, SpecAugmentConfig, stretch_time, warp_mel_axis
 from speechattn.audio import subtract_utterance_mean
 from speechattn.nn.attention import ATTENTION
+from speechattn.nn.decoder import FeedbackSchedule
 from speechattn.text import EOS, PAD
 
 VOCAB = 12
@@ -130,12 +131,20 @@ def test_scheduled_sampling_changes_inputs_only_when_enabled():
     features, lengths, targets = batch()
     reference = model(features, lengths, targets).logits
     torch.testing.assert_close(
-        model(features, lengths, targets, sampling_prob=0.0).logits, reference
+        model(features, lengths, targets, feedback=0.0).logits, reference
     )
     torch.manual_seed(3)
-    sampled = model(features, lengths, targets, sampling_prob=1.0).logits
+    sampled = model(features, lengths, targets, feedback=1.0).logits
     torch.testing.assert_close(sampled[:, 0], reference[:, 0])  # step 0 always starts from SOS
     assert not torch.allclose(sampled[:, 1:], reference[:, 1:])
+    # feedback=1: every step is fed the previous argmax, exactly as greedy decoding does
+    speech = model.encode(features, lengths)
+    state, tokens, greedy = model.initial_state(speech), torch.full((3,), EOS), []
+    for _ in range(targets.shape[1]):
+        step_logits, _, state = model.step(tokens, speech, state)
+        greedy.append(step_logits)
+        tokens = step_logits.argmax(dim=1)
+    torch.testing.assert_close(sampled, torch.stack(greedy, dim=1), atol=1e-5, rtol=1e-4)
 
 
 def test_noisy_tokens_swaps_characters_only_at_about_the_rate():
@@ -168,13 +177,15 @@ def test_token_noise_feeds_noisy_characters_and_scores_the_clean_targets():
 
 
 def test_sampling_schedule_ramp():
-    config = ObjectiveConfig(sampling_max=0.25, sampling_start=10, sampling_end=20)
-    assert sampling_probability(5, config) == 0.0
-    assert sampling_probability(15, config) == pytest.approx(0.125)
-    assert sampling_probability(20, config) == sampling_probability(10_000, config) == 0.25
-    assert sampling_probability(100, ObjectiveConfig()) == 0.0
-    with pytest.raises(ValueError, match="sampling_end"):
-        ObjectiveConfig(sampling_start=5, sampling_end=1)
+    config = ObjectiveConfig(feedback=FeedbackSchedule(0.25, 10, 20))
+    assert config.feedback.at(5) == 0.0
+    assert config.feedback.at(15) == pytest.approx(0.125)
+    assert config.feedback.at(20) == config.feedback.at(10_000) == 0.25
+    assert ObjectiveConfig().feedback.at(100) == 0.0
+    with pytest.raises(ValueError, match="feedback.end=1 is before feedback.start=5"):
+        FeedbackSchedule(start=5, end=1)
+    with pytest.raises(ValueError, match=r"feedback.probability=2 must be in \[0, 1\]"):
+        FeedbackSchedule(probability=2)
 
 
 def test_specaugment_masks_in_training_only():

@@ -166,7 +166,7 @@ def test_validation_stays_greedy_when_the_config_decodes_with_an_lm(eight_uttera
 
 
 def test_training_step_feeds_the_configured_objective_to_the_model(eight_utterances):
-    overrides = ["objective.token_noise=0.25", "objective.sampling_max=0.5"]
+    overrides = ["objective.token_noise=0.25", "objective.feedback.probability=0.5"]
     task = build_task(resolve_config(ASRRecipeConfig, TINY, overrides), eight_utterances)
     calls = []
 
@@ -175,7 +175,7 @@ def test_training_step_feeds_the_configured_objective_to_the_model(eight_utteran
         return task.model(*args, **kwargs)
 
     loss, _ = task.training_step(spy, task.make_batch([0, 1]), step=10)
-    assert calls == [{"sampling_prob": 0.5, "token_noise": 0.25}] and loss.item() > 0
+    assert calls == [{"feedback": 0.5, "token_noise": 0.25}] and loss.item() > 0
 
 
 def test_load_asr_and_transcribe_files_and_tensors(overfit):
@@ -216,7 +216,7 @@ def test_interrupted_training_resumes_exactly(eight_utterances, tmp_path, one_th
               "train.checkpoint_every=2", "train.valid_every=1000", "train.decay_steps=50",
               "model.encoder.dropout=0.2", "model.decoder.dropout=0.2",
               "model.specaugment.freq_masks=1", "model.specaugment.time_masks=1",
-              "objective.sampling_max=0.5", "objective.sampling_end=2", "objective.token_noise=0.2",
+              "objective.feedback.probability=0.5", "objective.feedback.end=2", "objective.token_noise=0.2",
               "search.max_length_offset=2", "search.max_length_ratio=0.5"]  # fmt: skip
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert training.main([*common, "--exp", str(straight), "train.max_steps=4"]) == 0

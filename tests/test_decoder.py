@@ -86,3 +86,23 @@ def test_state_select_carries_an_attention_position():
     torch.testing.assert_close(repeated.attention.position[2], state.attention.position[0])
     assert decoder.initial_state(memory).attention.position is not None
     assert make("location").initial_state(memory).attention.position is None
+
+
+def test_one_loop_for_teacher_forcing_and_own_outputs():
+    """forward embeds raw inputs itself (at once when nothing is fed back); with feedback=1 every
+    step after the first takes ``own(previous output)``, with 0 none does."""
+    decoder = make()
+    torch.manual_seed(1)
+    memory, lengths = torch.randn(2, 5, 6), torch.tensor([5, 3])
+    table = torch.nn.Embedding(7, 3)
+    tokens = torch.tensor([[1, 2, 3, 4], [5, 6, 1, 2]])
+    forced, _ = decoder(table(tokens), memory, lengths)
+    raw, _ = decoder(tokens, memory, lengths, embed=table)
+    torch.testing.assert_close(raw, forced)
+    always_zero = lambda output: torch.zeros(output.shape[0], dtype=torch.long)  # noqa: E731
+    fed, _ = decoder(tokens, memory, lengths, embed=table, own=always_zero, feedback=1.0)
+    zeros = tokens.clone()
+    zeros[:, 1:] = 0  # what own feeds from the second step on
+    torch.testing.assert_close(fed, decoder(table(zeros), memory, lengths)[0])
+    with pytest.raises(ValueError, match="feedback > 0 needs own"):
+        decoder(tokens, memory, lengths, embed=table, feedback=0.5)

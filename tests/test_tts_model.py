@@ -123,14 +123,20 @@ def test_self_fed_frames_train_and_are_checked():
         model(text, text_lengths, mels, mel_lengths, feedback=1.5)
 
 
-def test_feedback_schedule_ramps_and_rejects_bad_values():
-    config = TacotronLossConfig(feedback_max=0.5, feedback_start=100, feedback_end=300)
-    assert [config.feedback(s) for s in (0, 100, 200, 300, 5000)] == [0.0, 0.0, 0.25, 0.5, 0.5]
-    assert TacotronLossConfig().feedback(5000) == 0.0
-    with pytest.raises(ValueError, match="feedback_max=2"):
-        TacotronLossConfig(feedback_max=2)
-    with pytest.raises(ValueError, match="feedback_end=1 is before"):
-        TacotronLossConfig(feedback_start=5, feedback_end=1)
+def test_feedback_schedule_is_the_one_asr_uses_and_old_names_still_load():
+    from speechattn.asr.loss import ObjectiveConfig
+    from speechattn.config import config_from_dict
+
+    config = config_from_dict(TacotronLossConfig, {"feedback": {"probability": 0.5, "start": 100, "end": 300}})
+    assert [config.feedback.at(s) for s in (0, 100, 200, 300, 5000)] == [0.0, 0.0, 0.25, 0.5, 0.5]
+    assert type(config.feedback) is type(ObjectiveConfig().feedback)  # one schedule, both directions
+    assert TacotronLossConfig().feedback.at(5000) == 0.0
+    old = config_from_dict(TacotronLossConfig, {"feedback_max": 0.5, "feedback_start": 100, "feedback_end": 300})
+    assert old.feedback == config.feedback  # a config.yaml saved before the schedule was shared
+    asr = config_from_dict(ObjectiveConfig, {"sampling_max": 0.5, "sampling_start": 100, "sampling_end": 300})
+    assert asr.feedback == config.feedback
+    with pytest.raises(ValueError, match="feedback.probability=2"):
+        config_from_dict(TacotronLossConfig, {"feedback": {"probability": 2}})
 
 
 def test_prenet_dropout_follows_mode_and_config():

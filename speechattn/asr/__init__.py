@@ -3,7 +3,7 @@
 Modules:
     model        LASConfig, LAS: listener (pyramidal BiLSTM), speller (attention decoder), CTC head
     specaugment  SpecAugmentConfig, SpecAugment (training only)
-    loss         ObjectiveConfig, las_loss, sampling_probability (scheduled sampling)
+    loss         ObjectiveConfig (scheduled sampling: objective.feedback), las_loss
     search       SearchConfig, greedy_search, beam_search, decode (bounded, batched)
     ctc_prefix   CTCPrefixScorer for joint CTC/attention beam search
     data         ASRDataConfig, ASRDataset (audio checks, feature cache), FeatureFrontEnd

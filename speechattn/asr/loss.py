@@ -7,34 +7,42 @@ number of characters). That keeps the loss a plain average over utterances, so u
 DistributedDataParallel the average of the ranks' gradients equals the gradient of the whole
 global batch exactly, whatever the transcripts' lengths. Per-character values are logged too.
 
->>> config = ObjectiveConfig(sampling_max=0.4, sampling_start=100, sampling_end=300)
->>> [sampling_probability(step, config) for step in (0, 100, 200, 300, 1000)]
+Scheduled sampling follows ``objective.feedback`` (:class:`~speechattn.nn.decoder.FeedbackSchedule`,
+the schedule TTS's self-fed frames use too):
+
+>>> config = ObjectiveConfig(feedback=FeedbackSchedule(0.4, 100, 300))
+>>> [config.feedback.at(step) for step in (0, 100, 200, 300, 1000)]
 [0.0, 0.0, 0.2, 0.4, 0.4]
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
 from speechattn.asr.model import LASOutput
+from speechattn.nn.decoder import FeedbackSchedule
 from speechattn.text import BLANK, PAD
-from speechattn.train import linear_ramp
 
-__all__ = ["ObjectiveConfig", "sampling_probability", "las_loss"]
+__all__ = ["ObjectiveConfig", "las_loss"]
 
 
 @dataclass
 class ObjectiveConfig:
     """Training-only settings of the speller's objective."""
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {
+        "sampling_max": "feedback.probability", "sampling_start": "feedback.start",
+        "sampling_end": "feedback.end",
+    }  # the names scheduled sampling had before TTS's self-fed frames shared its schedule
+
     label_smoothing: float = 0.1
-    sampling_max: float = 0.0  # scheduled sampling: probability of feeding back the own prediction
-    sampling_start: int = 0  # ... grows linearly from 0 at this step
-    sampling_end: int = 0  # ... to sampling_max at this step, and stays there
+    # scheduled sampling: the probability of feeding back the own previous prediction
+    feedback: FeedbackSchedule = field(default_factory=FeedbackSchedule)
     # probability of feeding back a random character instead of the reference one (the target
     # scored is unchanged): the speller cannot lean on recalled training sentences as much
     token_noise: float = 0.0
@@ -42,20 +50,8 @@ class ObjectiveConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"objective.label_smoothing={self.label_smoothing} must be in [0, 1)")
-        if not 0.0 <= self.sampling_max <= 1.0:
-            raise ValueError(f"objective.sampling_max={self.sampling_max} must be in [0, 1]")
         if not 0.0 <= self.token_noise < 1.0:
             raise ValueError(f"objective.token_noise={self.token_noise} must be in [0, 1)")
-        if self.sampling_end < self.sampling_start:
-            raise ValueError(
-                f"objective.sampling_end={self.sampling_end} is before "
-                f"sampling_start={self.sampling_start}"
-            )
-
-
-def sampling_probability(step: int, config: ObjectiveConfig) -> float:
-    """The scheduled-sampling probability at ``step`` (linear ramp, then flat)."""
-    return linear_ramp(step, config.sampling_max, config.sampling_start, config.sampling_end)
 
 
 def las_loss(

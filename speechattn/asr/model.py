@@ -193,54 +193,26 @@ class LAS(nn.Module):
         features: Tensor,
         lengths: Tensor,
         targets: Tensor,
-        sampling_prob: float = 0.0,
+        feedback: float = 0.0,
         token_noise: float = 0.0,
     ) -> LASOutput:
-        """Teacher-forced pass: (B, T, M), (B,), targets (B, U) ending in EOS, PAD after.
+        """Training pass: (B, T, M), (B,), targets (B, U) ending in EOS, PAD after.
 
-        With ``sampling_prob > 0`` each row feeds back its own previous argmax instead of the
-        reference character with that probability, independently per step (scheduled sampling).
-        With ``token_noise > 0`` each reference character fed back is replaced by a uniformly
-        drawn character with that probability (the targets scored are unchanged).
+        The speller is fed SOS and then the reference characters (teacher forcing). With
+        ``feedback > 0`` each row feeds back its own previous argmax instead, with that
+        probability, independently per step (scheduled sampling; the decoder's one loop,
+        :meth:`~speechattn.nn.decoder.AttentionDecoder.forward`). With ``token_noise > 0`` each
+        reference character fed back is replaced by a uniformly drawn character with that
+        probability (the targets scored are unchanged).
         """
         speech = self.encode(features, lengths)
         fed = noisy_tokens(targets, token_noise, self.vocab_size) if token_noise > 0 else targets
-        if sampling_prob > 0:
-            logits, weights = self._speller_sampled(speech, fed, sampling_prob)
-        else:
-            logits, weights = self._speller_teacher_forced(speech, fed)
+        sos = fed.new_full((fed.shape[0], 1), EOS)
+        inputs = torch.cat([sos, fed[:, :-1]], dim=1)  # (B, U): SOS, then the characters fed back
+        outputs, weights = self.decoder(
+            inputs, speech.memory, speech.lengths, embed=self.embedding,
+            own=lambda output: self.classifier(output).argmax(dim=-1), feedback=feedback,
+        )  # fmt: skip
+        logits = self.classifier(outputs)  # (B, U, H + E) -> (B, U, V)
         ctc = self.ctc_log_probs(speech.memory) if self.has_ctc else None
         return LASOutput(logits, weights, speech.lengths, ctc)
-
-    def _speller_teacher_forced(self, speech: SpeechMemory, fed: Tensor) -> tuple[Tensor, Tensor]:
-        """No feedback of the own outputs: embeddings and the output layer run once over all U steps.
-
-        fed: (B, U) the characters fed back after SOS (the targets, or a noisy copy of them).
-        """
-        sos = fed.new_full((fed.shape[0], 1), EOS)
-        inputs = self.embedding(torch.cat([sos, fed[:, :-1]], dim=1))  # (B, U, E)
-        state = self.initial_state(speech)
-        outputs, weights = [], []
-        for u in range(fed.shape[1]):
-            out = self.decoder.step(inputs[:, u], speech.memory, speech.mask, state, speech.keys)
-            outputs.append(out.output)
-            weights.append(out.weights)
-            state = out.state
-        logits = self.classifier(torch.stack(outputs, dim=1))  # (B, U, H + E) -> (B, U, V)
-        return logits, torch.stack(weights, dim=1)
-
-    def _speller_sampled(
-        self, speech: SpeechMemory, fed: Tensor, sampling_prob: float
-    ) -> tuple[Tensor, Tensor]:
-        """Scheduled sampling: each step's input is the own previous argmax with this probability,
-        else the character of ``fed`` (B, U)."""
-        state = self.initial_state(speech)
-        tokens = fed.new_full((fed.shape[0],), EOS)  # (B,) SOS
-        logits, weights = [], []
-        for u in range(fed.shape[1]):
-            step_logits, step_weights, state = self.step(tokens, speech, state)
-            logits.append(step_logits)
-            weights.append(step_weights)
-            sampled = torch.rand(tokens.shape, device=tokens.device) < sampling_prob
-            tokens = torch.where(sampled, step_logits.detach().argmax(dim=1), fed[:, u])
-        return torch.stack(logits, dim=1), torch.stack(weights, dim=1)

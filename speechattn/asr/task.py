@@ -1,6 +1,6 @@
 """The ASR :class:`~speechattn.train.Task`: what the shared trainer needs to train LAS.
 
-Training steps run the teacher-forced model with the scheduled-sampling probability of the step
+Training steps run the model with the scheduled-sampling probability of the step (``objective.feedback``)
 and :func:`~speechattn.asr.loss.las_loss`. Validation greedy-decodes the (capped) dev set and
 reports CER (the metric that picks ``best.pt``) and WER. Media: the attention of a few dev
 utterances as TensorBoard images, with their hypotheses as text.
@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from speechattn.asr.data import ASRBatch, ASRDataset
 from speechattn.asr.decode import SearchConfig, decode_dataset, greedy_search
-from speechattn.asr.loss import ObjectiveConfig, las_loss, sampling_probability
+from speechattn.asr.loss import ObjectiveConfig, las_loss
 from speechattn.asr.model import LAS
 from speechattn.experiment import vocab_rows
 from speechattn.metrics import error_rates
@@ -73,16 +73,16 @@ class ASRTask:
 
     def training_step(self, model: nn.Module, batch: ASRBatch, step: int) -> tuple[Tensor, dict]:
         """Loss of one batch; ``model`` may be DDP-wrapped, so it is called, not reached into."""
-        probability = sampling_probability(step, self.objective)
+        probability = self.objective.feedback.at(step)
         output = model(
-            batch.features, batch.lengths, batch.targets, sampling_prob=probability,
+            batch.features, batch.lengths, batch.targets, feedback=probability,
             token_noise=self.objective.token_noise,
         )  # fmt: skip
         loss, logs = las_loss(
             output, batch.targets, self.model.config.ctc_weight, self.objective.label_smoothing
         )
-        if self.objective.sampling_max > 0:
-            logs["sampling_prob"] = probability
+        if self.objective.feedback.probability > 0:
+            logs["feedback"] = probability
         return loss, logs
 
     def validate(self, model: nn.Module, step: int) -> dict[str, float]:

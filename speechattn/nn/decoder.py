@@ -13,13 +13,18 @@ With ``post_attention_layers`` > 0 (Tacotron 2's "decoder RNN" after its "attent
 with ``g_u`` the last one's output: the head then sees the current context through a recurrent,
 nonlinear layer, not only through its own linear map.
 
-The head is the caller's: a character softmax for ASR, mel and stop projections for TTS. Callers
-that feed their own predictions back (greedy/beam search, scheduled sampling, free-running
-synthesis) call :meth:`AttentionDecoder.step`; pure teacher forcing can use ``forward``.
+The head is the caller's: a character softmax for ASR, mel and stop projections for TTS.
+Training runs every step with :meth:`AttentionDecoder.forward`, one loop for both directions:
+teacher forcing (each step fed its reference input), or, with a ``feedback`` probability, each
+row's reference input replaced at random by what the model made of its previous step (ASR's
+scheduled sampling, TTS's self-fed frames: one mechanism, one schedule,
+:class:`FeedbackSchedule`). Decoding loops that only ever feed their own outputs back (greedy and
+beam search, free-running synthesis) call :meth:`AttentionDecoder.step`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
@@ -29,7 +34,37 @@ from torch import Tensor, nn
 from speechattn.nn.attention import AttentionConfig, AttentionState, build_attention
 from speechattn.nn.encoder import lengths_to_mask
 
-__all__ = ["DecoderConfig", "DecoderState", "StepOutput", "AttentionDecoder"]
+__all__ = ["FeedbackSchedule", "DecoderConfig", "DecoderState", "StepOutput", "AttentionDecoder"]
+
+
+@dataclass
+class FeedbackSchedule:
+    """How often training feeds the decoder its own previous output instead of the reference:
+    the probability (per utterance and step) is 0 up to step ``start``, rises linearly to
+    ``probability`` at ``end``, then stays there. ASR: ``objective.feedback`` (scheduled
+    sampling); TTS: ``loss.feedback`` (self-fed frames).
+
+    >>> [FeedbackSchedule(0.4, 100, 300).at(step) for step in (0, 100, 200, 300, 1000)]
+    [0.0, 0.0, 0.2, 0.4, 0.4]
+    """
+
+    probability: float = 0.0
+    start: int = 0
+    end: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"feedback.probability={self.probability} must be in [0, 1]")
+        if self.end < self.start:
+            raise ValueError(f"feedback.end={self.end} is before feedback.start={self.start}")
+
+    def at(self, step: int) -> float:
+        """The probability at training step ``step``."""
+        if self.probability == 0 or step <= self.start:
+            return 0.0
+        if step >= self.end:
+            return self.probability
+        return self.probability * (step - self.start) / (self.end - self.start)
 
 
 @dataclass
@@ -152,15 +187,47 @@ class AttentionDecoder(nn.Module):
         return x
 
     def forward(
-        self, inputs: Tensor, memory: Tensor, memory_lengths: Tensor
+        self,
+        inputs: Tensor,
+        memory: Tensor,
+        memory_lengths: Tensor,
+        embed: Callable[[Tensor], Tensor] | None = None,
+        own: Callable[[Tensor], Tensor] | None = None,
+        feedback: float = 0.0,
     ) -> tuple[Tensor, Tensor]:
-        """Teacher forcing: (B, U, I), (B, T, Dm), (B,) -> outputs (B, U, H + Dm), weights (B, U, T)."""
+        """Every step of a training pass -> outputs (B, U, H + Dm), weights (B, U, T).
+
+        Args:
+            inputs: (B, U, ...) each step's reference input: (B, U, I) vectors, or raw inputs
+                (character ids (B, U), frames (B, U, M)) that ``embed`` turns into (..., I).
+            memory: (B, T, Dm); memory_lengths: (B,).
+            embed: raw input (B, ...) or (B, U, ...) -> (B, I) or (B, U, I); None: identity.
+            own: a step's output (B, H + Dm) -> the raw input the model itself would feed next
+                (its argmax character, its last frame); detached before use.
+            feedback: from the second step on, each row takes ``own(previous output)`` instead of
+                its reference input with this probability (needs ``own``); 0: teacher forcing.
+        """
+        if not 0.0 <= feedback <= 1.0:
+            raise ValueError(f"feedback={feedback} must be in [0, 1]")
+        if feedback > 0 and own is None:
+            raise ValueError("feedback > 0 needs own: what the model feeds itself")
+        embed = embed or (lambda x: x)
         mask = lengths_to_mask(memory_lengths.to(memory.device), memory.shape[1])
         keys = self.prepare(memory)
         state = self.initial_state(memory)
+        embedded = embed(inputs) if feedback == 0 else None  # (B, U, I) at once when nothing is fed back
         outputs, weights = [], []
         for u in range(inputs.shape[1]):
-            out = self.step(inputs[:, u], memory, mask, state, keys)
+            if embedded is not None:
+                x = embedded[:, u]
+            else:
+                x = inputs[:, u]  # (B, ...)
+                if u > 0:
+                    mine = own(outputs[-1]).detach()
+                    pick = torch.rand(x.shape[0], device=x.device) < feedback  # (B,)
+                    x = torch.where(pick.view(-1, *[1] * (x.dim() - 1)), mine, x)
+                x = embed(x)  # (B, I)
+            out = self.step(x, memory, mask, state, keys)
             outputs.append(out.output)
             weights.append(out.weights)
             state = out.state

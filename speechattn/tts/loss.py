@@ -15,15 +15,15 @@ first few hundred steps and then gets out of the way.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
+from speechattn.nn.decoder import FeedbackSchedule
 from speechattn.nn.encoder import lengths_to_mask
-from speechattn.train import linear_ramp
 from speechattn.tts.model import TacotronOutput, num_decoder_steps
 
 __all__ = [
@@ -60,23 +60,13 @@ class TacotronLossConfig:
     guided_half_life: int | None = 2000  # steps; None keeps the weight constant
     guided_min_weight: float = 0.0
     # Self-fed frames: the probability of feeding the decoder its own previous frame instead of
-    # the recorded one grows linearly from 0 at feedback_start to feedback_max at feedback_end.
-    feedback_max: float = 0.0
-    feedback_start: int = 0
-    feedback_end: int = 0
+    # the recorded one (the schedule ASR's scheduled sampling uses too)
+    feedback: FeedbackSchedule = field(default_factory=FeedbackSchedule)
 
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.feedback_max <= 1.0:
-            raise ValueError(f"loss.feedback_max={self.feedback_max} must be in [0, 1]")
-        if self.feedback_end < self.feedback_start:
-            raise ValueError(
-                f"loss.feedback_end={self.feedback_end} is before "
-                f"feedback_start={self.feedback_start}"
-            )
-
-    def feedback(self, step: int) -> float:
-        """The self-fed frame probability at training step ``step``."""
-        return linear_ramp(step, self.feedback_max, self.feedback_start, self.feedback_end)
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {
+        "feedback_max": "feedback.probability", "feedback_start": "feedback.start",
+        "feedback_end": "feedback.end",
+    }  # the names before the schedule was shared with ASR
 
 
 class LossTerms(NamedTuple):

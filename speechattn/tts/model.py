@@ -256,43 +256,18 @@ class Tacotron(nn.Module):
         previous frame instead of the recorded one. The output time axis is ``ceil(F / r) * r``
         (targets are padded to a multiple of r).
         """
-        if not 0.0 <= feedback <= 1.0:
-            raise ValueError(f"feedback={feedback} must be in [0, 1]")
         memory, memory_lengths = self.encode(text, text_lengths)
         inputs = self.teacher_inputs(mels)  # (B, U, M)
-        if feedback > 0:
-            mel_before, stop_logits, alignments = self._self_fed(inputs, memory, memory_lengths, feedback)
-        else:
-            prenet = self.prenet(inputs, dropout=self.prenet_dropout())  # (B, U, P)
-            outputs, alignments = self.decoder(prenet, memory, memory_lengths)  # (B, U, H+E), (B, U, T)
-            mel_before, stop_logits = self.project(outputs)
+        dropout = self.prenet_dropout()
+        outputs, alignments = self.decoder(
+            inputs, memory, memory_lengths, embed=lambda frames: self.prenet(frames, dropout),
+            own=lambda output: self.project(output.unsqueeze(1))[0][:, -1], feedback=feedback,
+        )  # (B, U, H + E), (B, U, T); own: the last of a step's r frames (B, M)
+        mel_before, stop_logits = self.project(outputs)
         mel_lengths = mel_lengths.to(mel_before.device)
         mel_before = mel_before * lengths_to_mask(mel_lengths, mel_before.shape[1]).unsqueeze(2)
         mel_after = self.refine(mel_before, mel_lengths)
         return TacotronOutput(mel_before, mel_after, stop_logits, alignments)
-
-    def _self_fed(
-        self, inputs: Tensor, memory: Tensor, memory_lengths: Tensor, feedback: float
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Decoder steps over (B, U, M) recorded inputs, each replaced by the previous step's own
-        last frame with probability ``feedback`` -> frames (B, U * r, M), stop (B, U), (B, U, T)."""
-        mask = lengths_to_mask(memory_lengths.to(memory.device), memory.shape[1])  # (B, T)
-        keys = self.decoder.prepare(memory)
-        state = self.decoder.initial_state(memory)
-        dropout = self.prenet_dropout()
-        frames, stops, weights = [], [], []
-        for u in range(inputs.shape[1]):
-            previous = inputs[:, u]  # (B, M)
-            if u > 0:
-                own = frames[-1][:, -1].detach()  # (B, M): the last of the previous r frames
-                pick = torch.rand(previous.shape[0], 1, device=previous.device) < feedback
-                previous = torch.where(pick, own, previous)
-            result = self.step(previous, memory, mask, state, keys, dropout)
-            frames.append(result.frames)
-            stops.append(result.stop_logit)
-            weights.append(result.weights)
-            state = result.state
-        return torch.cat(frames, dim=1), torch.stack(stops, dim=1), torch.stack(weights, dim=1)
 
     def step(
         self,

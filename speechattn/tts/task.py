@@ -107,12 +107,12 @@ class TTSTask:
 
     def training_step(self, model: nn.Module, batch: TTSBatch, step: int) -> tuple[Tensor, dict]:
         """Loss of one batch; ``model`` may be DDP-wrapped, so it is called, not reached into."""
-        feedback = self.loss.config.feedback(step)
+        feedback = self.loss.config.feedback.at(step)
         output = model(batch.text, batch.text_lengths, batch.mels, batch.mel_lengths, feedback)
         terms = self.loss(output, batch.mels, batch.mel_lengths, batch.text_lengths, step)
         logs = terms.as_floats()
         del logs["loss"]  # the trainer logs the total itself
-        if self.loss.config.feedback_max > 0:
+        if self.loss.config.feedback.probability > 0:
             logs["feedback"] = feedback
         return terms.total, logs
 
