@@ -17,8 +17,8 @@ Two exact ways to run a BiLSTM layer over a padded batch (same weights, same out
 - packed sequences (``pack_padded_sequence``), used on GPUs where cuDNN handles them well;
 - on CPU, each direction as a plain LSTM over the padded tensor, the backward direction over each
   sequence reversed within its own length. PyTorch's CPU backward over *packed* sequences fills a
-  full-size gradient for every time step, which makes it quadratic in T (measured: 25x slower than
-  the padded path for 8 x 340 frames); the padded path avoids it.
+  full-size gradient for every time step, which makes it quadratic in
+  T; the padded path avoids it.
 
 Encoders are chosen by ``EncoderConfig.kind`` from ``ENCODERS`` (``bilstm`` today) and follow
 :class:`Encoder`: ``forward(x (B, T, D), lengths (B,)) -> (outputs (B, T', E), lengths (B,))``,
