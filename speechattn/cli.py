@@ -24,7 +24,7 @@ class Subcommand(NamedTuple):
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
-    "corpus": Subcommand("speechattn.data.corpus", "synthesize the offline speech corpus"),
+    "corpus": Subcommand("speechattn.offline.corpus", "synthesize the offline speech corpus"),
     "prepare": Subcommand("speechattn.commands", "prepare asr|tts data: manifests, vocab, stats",
                           "prepare_main"),
     "train": Subcommand("speechattn.commands", "train asr|tts from a config (resumable)",
@@ -36,8 +36,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                              "synthesize_main"),
     "plot": Subcommand("speechattn.commands", "plot training curves or an attention matrix",
                        "plot_main"),
-    "report": Subcommand("speechattn.report", "write an experiment's self-contained report.html"),
-    "demo": Subcommand("speechattn.demo", "run everything end to end on the offline corpus"),
+    "report": Subcommand("speechattn.demo.report", "write an experiment's self-contained report.html"),
+    "demo": Subcommand("speechattn.demo.pipeline", "run everything end to end on the offline corpus"),
 }
 
 

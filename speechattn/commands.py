@@ -103,7 +103,7 @@ def plot_main(argv: list[str] | None = None) -> int:
     if args.source.suffix == ".npy":
         plot.plot_alignment(_load_matrix(args.source), args.out, title=args.title, measures=True)
     else:
-        from speechattn.report import training_curves
+        from speechattn.demo.report import training_curves
 
         series = training_curves(args.source)
         if not series:

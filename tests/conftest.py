@@ -67,7 +67,7 @@ def mini_corpus(tmp_path_factory) -> Path:
     (link it into a folder of their own where a command wants it at a certain place)."""
     if shutil.which("espeak-ng") is None or shutil.which("flite") is None:
         pytest.skip("espeak-ng and flite are needed to synthesize the offline corpus (make sysdeps)")
-    from speechattn.data.corpus import build_corpus
+    from speechattn.offline.corpus import build_corpus
 
     root = tmp_path_factory.mktemp("offline") / "mini"
     build_corpus(root, size="mini", seed=0, jobs=2, progress=False)

@@ -18,8 +18,8 @@ from speechattn.asr.pretrained import load_asr, transcribe
 from speechattn.asr.recipe import ASRRecipeConfig, lm_text_path, write_lm
 from speechattn.asr.training import build_task
 from speechattn.config import resolve_config
-from speechattn.data.corpus import plan_corpus
 from speechattn.data.manifest import read_manifest, write_manifest
+from speechattn.offline.corpus import plan_corpus
 from speechattn.text import Vocab
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Tests for speechattn/cli.py and speechattn/demo.py's stage runner."""
+"""Tests for speechattn/cli.py and speechattn/demo/pipeline.py's stage runner."""
 
 import re
 import subprocess
@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from speechattn import demo
 from speechattn.cli import SUBCOMMANDS, main
+from speechattn.demo import pipeline as demo
 
 HELP = [[name] for name in sorted(SUBCOMMANDS) if name not in ("prepare", "train")]
 HELP += [[name, direction] for name in ("prepare", "train") for direction in ("asr", "tts")]

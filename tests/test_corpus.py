@@ -1,4 +1,4 @@
-"""Tests for speechattn/data/sentences.py, synth.py and corpus.py (the offline corpus).
+"""Tests for speechattn/offline/sentences.py, synth.py and corpus.py (the offline corpus).
 
 One ``mini`` corpus is built per module and read back with the LibriSpeech and LJSpeech readers.
 """
@@ -22,14 +22,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechattn.data import corpus as corpus_module
-from speechattn.data import sentences as sentences_module
-from speechattn.data.corpus import CorpusError, build_corpus, main, plan_corpus
-from speechattn.data.lexicon import Lexicon, build_lexicon
 from speechattn.data.librispeech import iter_split
 from speechattn.data.ljspeech import read_metadata
-from speechattn.data.sentences import generate_sentences, normalize_text, to_transcript
-from speechattn.data.synth import PARTIAL_TAG, SynthesizerNotFoundError
+from speechattn.offline import corpus as corpus_module
+from speechattn.offline import sentences as sentences_module
+from speechattn.offline.corpus import CorpusError, build_corpus, main, plan_corpus
+from speechattn.offline.lexicon import Lexicon, build_lexicon
+from speechattn.offline.sentences import generate_sentences, normalize_text, to_transcript
+from speechattn.offline.synth import PARTIAL_TAG, SynthesizerNotFoundError
 from speechattn.text import number_to_words, ordinal_to_words, year_to_words
 
 HAVE_SYNTHESIZERS = all(shutil.which(p) for p in ("espeak-ng", "flite"))
@@ -316,7 +316,7 @@ def test_killed_build_resumes_to_the_same_bytes(mini: tuple[Path, dict], tmp_pat
     reference, _ = mini
     out = tmp_path / "killed"
     args = ["--size", "mini", "--out", str(out), "--jobs", "1", "--quiet"]
-    command = [sys.executable, "-m", "speechattn.data.corpus", *args]
+    command = [sys.executable, "-m", "speechattn.offline.corpus", *args]
     process = subprocess.Popen(
         command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from speechattn import demo
+from speechattn.demo import pipeline as demo
 
 pytestmark = pytest.mark.slow
 

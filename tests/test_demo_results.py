@@ -1,8 +1,8 @@
-"""Tests for speechattn/demo_results.py: the demo's closing table from the files stages leave."""
+"""Tests for speechattn/demo/results.py: the demo's closing table from the files stages leave."""
 
 import json
 
-from speechattn.demo_results import (
+from speechattn.demo.results import (
     collect_results,
     format_results,
     training_span,

@@ -1,4 +1,4 @@
-"""Tests for speechattn/report.py: contents, error highlighting, and rendering in real Chromium."""
+"""Tests for speechattn/demo/report.py: contents, error highlighting, and rendering in real Chromium."""
 
 import json
 from pathlib import Path
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from speechattn.audio import save_audio
+from speechattn.demo.report import build_report, highlight_errors, training_curves
 from speechattn.plot import plot_alignment
-from speechattn.report import build_report, highlight_errors, training_curves
 
 
 def make_experiment(root: Path) -> Path:

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return prepare.main([*rest, *(["--out", str(args.out)] if args.out else [])])
     if args.out is None:
         parser.error("--offline-corpus needs --out DIR")
-    from speechattn.data.corpus import build_corpus
+    from speechattn.offline.corpus import build_corpus
 
     corpus = args.out / "corpus"
     if args.stage in ("corpus", "all"):

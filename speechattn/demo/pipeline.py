@@ -62,7 +62,7 @@ class DemoContext:
         return self.data / f"offline-{self.settings.corpus_size}"
 
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 ASR_TEST_SPLITS = ("test", "test-unseen-voice")
 
 
@@ -76,7 +76,7 @@ def _run(module: str, argv: list[str]) -> None:
 
 
 def stage_corpus(ctx: DemoContext) -> None:
-    from speechattn.data.corpus import build_corpus
+    from speechattn.offline.corpus import build_corpus
 
     build_corpus(ctx.corpus, size=ctx.settings.corpus_size, seed=0, jobs=ctx.jobs)
 
@@ -123,8 +123,8 @@ def stage_tts_synthesize(ctx: DemoContext) -> None:
 
 
 def stage_report(ctx: DemoContext) -> None:
-    from speechattn.demo_results import write_results
-    from speechattn.report import build_report
+    from speechattn.demo.report import build_report
+    from speechattn.demo.results import write_results
 
     write_results(ctx.exp, ctx.settings.note)
     build_report(ctx.exp)

@@ -3,11 +3,11 @@
 Usage:
     speechattn corpus --size mini --out data/corpus_mini            # seconds; tests and smoke runs
     speechattn corpus --size small --out data/corpus_small --jobs 8  # demo and benchmark default
-    python -m speechattn.data.corpus --size medium --out data/corpus_medium --seed 1
+    python -m speechattn.offline.corpus --size medium --out data/corpus_medium --seed 1
 
-Sentences come from :mod:`speechattn.data.sentences`; speech from ``espeak-ng`` (several accents
+Sentences come from :mod:`speechattn.offline.sentences`; speech from ``espeak-ng`` (several accents
 and voice variants, rate and pitch varied) and ``flite`` (its built-in voices), see
-:mod:`speechattn.data.synth`. Same ``--size`` and ``--seed``, same corpus, byte for byte.
+:mod:`speechattn.offline.synth`. Same ``--size`` and ``--seed``, same corpus, byte for byte.
 
 Layout of ``DIR``::
 
@@ -55,8 +55,10 @@ import soundfile as sf
 from tqdm import tqdm
 
 from speechattn.data.librispeech import LM_TEXT_NAME
-from speechattn.data.sentences import Sentence, generate_sentences
-from speechattn.data.synth import (
+from speechattn.errors import run_command
+from speechattn.fileio import ensure_folder, write_text_atomic
+from speechattn.offline.sentences import Sentence, generate_sentences
+from speechattn.offline.synth import (
     RenderJob,
     SynthesisError,
     SynthesizerNotFoundError,
@@ -68,8 +70,6 @@ from speechattn.data.synth import (
     render,
     require_engines,
 )
-from speechattn.errors import run_command
-from speechattn.fileio import ensure_folder, write_text_atomic
 
 __all__ = [
     "ASR_SAMPLE_RATE",
@@ -330,7 +330,7 @@ def _run_jobs(jobs: list[RenderJob], workers: int, progress: bool) -> dict[str, 
         # forkserver, not fork: the caller may hold torch/OpenMP threads that a fork would break;
         # the server imports torch once and forks workers from a clean, single-threaded process.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["speechattn.data.synth", "torchaudio.functional"])
+        context.set_forkserver_preload(["speechattn.offline.synth", "torchaudio.functional"])
         workers = min(workers, len(jobs))
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker)
         try:

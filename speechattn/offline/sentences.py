@@ -1,7 +1,7 @@
 """English sentence generator and text normalizer for the offline speech corpus.
 
 Sentences come from a small hand-written grammar (statements, questions, compound and reported
-clauses, number facts) filled from the lexicon of :mod:`speechattn.data.lexicon`.
+clauses, number facts) filled from the lexicon of :mod:`speechattn.offline.lexicon`.
 
 Every sentence has three forms (see :class:`Sentence`):
 
@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from speechattn.data.lexicon import HAND_ADJECTIVE_SHARE, Lexicon, Noun, Verb, build_lexicon
+from speechattn.offline.lexicon import HAND_ADJECTIVE_SHARE, Lexicon, Noun, Verb, build_lexicon
 from speechattn.text import number_to_words, ordinal_to_words, year_to_words
 
 __all__ = [

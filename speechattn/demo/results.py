@@ -1,7 +1,7 @@
 """The demo's closing table: WER/CER per split, TTS intelligibility and alignment, timings.
 
 Written to ``EXP/results.md`` (and ``results.json``) from the files the stages left behind, so the
-table can be regenerated at any time: ``python -m speechattn.demo_results exp/demo``.
+table can be regenerated at any time: ``python -m speechattn.demo.results exp/demo``.
 """
 
 from __future__ import annotations

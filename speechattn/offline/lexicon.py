@@ -3,7 +3,7 @@
 Hand-written lists of people, animals, things, places, verbs and names give the sentences their
 plausible core; ``wordfreq``'s frequency list, filtered to alphabetic words with noun, adjective,
 adverb or verb suffixes, gives them breadth (thousands of words). :func:`build_lexicon` puts both
-together; :mod:`speechattn.data.sentences` writes sentences from the result.
+together; :mod:`speechattn.offline.sentences` writes sentences from the result.
 """
 
 from __future__ import annotations
