@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechattn.tts import prepare, synthesize_cli, training
+from speechattn.tts import infer, prepare, training
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # trains (2 steps) and synthesizes
 
@@ -54,7 +54,7 @@ def test_synthesize_command_writes_wav_png_and_summary(experiment, tmp_path, cap
     _, exp = experiment
     out = tmp_path / "out"
     args = ["--exp", str(exp), "--text", "one two three.", "--out", str(out), "synthesis.inference.max_decoder_steps=12"]
-    assert synthesize_cli.main(args) == 0
+    assert infer.main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
     (item,) = summary["utterances"]
     assert item["decoder_steps"] <= 12 and item["stop_reason"] in ("stop_token", "max_decoder_steps")
@@ -96,13 +96,13 @@ def test_cli_synthesize_writes_the_wav_and_png_it_prints(experiment, tmp_path, c
 def test_synthesize_command_errors_are_one_clear_line(experiment, tmp_path, capsys, make_args, message):
     _, exp = experiment
     (tmp_path / "latin1.txt").write_bytes("na\u00efve text\n".encode("latin-1"))
-    code = synthesize_cli.main(["--exp", str(exp), "--out", str(tmp_path / "out"), *make_args(tmp_path)])
+    code = infer.main(["--exp", str(exp), "--out", str(tmp_path / "out"), *make_args(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and message in err and err.startswith("synthesize: error:")
 
 
 def test_synthesize_command_on_a_missing_experiment(tmp_path, capsys):
-    assert synthesize_cli.main(["--exp", str(tmp_path / "nope"), "--text", "hi", "--out", str(tmp_path)]) == 1
+    assert infer.main(["--exp", str(tmp_path / "nope"), "--text", "hi", "--out", str(tmp_path)]) == 1
     assert "nope: experiment folder not found" in capsys.readouterr().err
 
 

@@ -6,12 +6,12 @@ Usage:
     python recipes/tts/synthesize.py --exp exp/tts_offline --text-file sentences.txt --out out/tts \\
         synthesis.inference.window=null synthesis.vocoder.n_iter=60 synthesis.inference.prenet_dropout=false
 
-Logic: speechattn/tts/pretrained.py (load_tts), synthesize.py (synthesize) and synthesize_cli.py.
+Logic: speechattn/tts/pretrained.py (load_tts), synthesize.py (synthesize) and infer.py (the command).
 """
 
 import sys
 
-from speechattn.tts.synthesize_cli import main
+from speechattn.tts.infer import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -118,7 +118,7 @@ def stage_tts_synthesize(ctx: DemoContext) -> None:
     rows = read_manifest(ctx.exp / "data" / "tts" / "test.jsonl")[: ctx.settings.tts_sentences]
     texts = ctx.exp / "tts" / "test_sentences.txt"
     atomic_write_text(texts, "".join(row["text"] + "\n" for row in rows))
-    _run("speechattn.tts.synthesize_cli", [
+    _run("speechattn.tts.infer", [
         "--exp", ctx.exp / "tts", "--text-file", texts, "--out", ctx.exp / "tts" / "synth"])
 
 

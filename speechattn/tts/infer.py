@@ -1,4 +1,4 @@
-"""``synthesize``: text -> WAV files, alignment PNGs and a JSON summary (``recipes/tts/synthesize.py``).
+"""``infer``: text -> WAV files, alignment PNGs and a JSON summary (``recipes/tts/synthesize.py``).
 
 Usage:
     python recipes/tts/synthesize.py --exp exp/tts_offline --text "Hello there." --out out/tts
