@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from speechattn.audio import FeatureConfig
-from speechattn.data.batching import spread
+from speechattn.data.batching import pack_batches, spread
 from speechattn.experiment import vocab_rows
 from speechattn.metrics import alignment_measures
 from speechattn.nn.encoder import lengths_to_mask
@@ -41,14 +41,9 @@ __all__ = ["TTSTask"]
 
 
 def _batches(lengths: list[int], indices: list[int], max_frames: int) -> list[list[int]]:
-    """Consecutive groups of ``indices`` sorted by length, each padded size within ``max_frames``."""
-    ordered = sorted(indices, key=lambda i: lengths[i])
-    groups: list[list[int]] = [[]]
-    for index in ordered:
-        if groups[-1] and lengths[index] * (len(groups[-1]) + 1) > max_frames:
-            groups.append([])
-        groups[-1].append(index)
-    return groups
+    """``indices`` packed as training packs its batches (:func:`pack_batches`), by length."""
+    packed = pack_batches([lengths[i] for i in indices], max_frames)
+    return [[indices[j] for j in batch] for batch in packed]
 
 
 class TTSTask:
