@@ -318,13 +318,11 @@ def record_features(folder: str | os.PathLike, features: FeatureConfig) -> Path:
     wanted = features.to_dict()
     if not path.is_file():
         return write_text_atomic(path, json.dumps(wanted, indent=1) + "\n")
-    existing = _read_features(path)
-    changed = sorted(k for k in wanted if existing.get(k) != wanted[k])
-    if changed:
+    was, now = _differences(_read_features(path), wanted)
+    if was:
         raise ValueError(
-            f"{path}: this folder was prepared with other feature settings "
-            f"({', '.join(f'{k}={existing.get(k)!r}' for k in changed)}, now "
-            f"{', '.join(f'{k}={wanted[k]!r}' for k in changed)}); use a new --out folder"
+            f"{path}: this folder was prepared with other feature settings ({was}, now {now}); "
+            "use a new --out folder"
         )
     return path
 
@@ -343,15 +341,19 @@ def check_features(
         stored = unrecorded.to_dict()
     else:
         raise FileNotFoundError(f"{path}: missing; run {prepare} --out {folder}")
-    wanted = features.to_dict()
-    changed = sorted(k for k in wanted if stored.get(k) != wanted[k])
-    if changed:
+    was, now = _differences(stored, features.to_dict())
+    if was:
         raise ValueError(
-            f"{path}: features were made with "
-            f"{', '.join(f'{k}={stored.get(k)!r}' for k in changed)} but the config says "
-            f"{', '.join(f'{k}={wanted[k]!r}' for k in changed)}; set data.features to match or "
-            f"re-run {prepare} into a new folder"
+            f"{path}: features were made with {was} but the config says {now}; set "
+            f"data.features to match or re-run {prepare} into a new folder"
         )
+
+
+def _differences(stored: dict, wanted: dict) -> tuple[str, str]:
+    """The settings that differ, as ``"k=stored, ..."`` and ``"k=wanted, ..."`` ("" when none)."""
+    changed = sorted(k for k in wanted if stored.get(k) != wanted[k])
+    return (", ".join(f"{k}={stored.get(k)!r}" for k in changed),
+            ", ".join(f"{k}={wanted[k]!r}" for k in changed))
 
 
 def _read_features(path: Path) -> dict:
