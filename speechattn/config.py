@@ -6,7 +6,9 @@ composes them into one dataclass. Nested fields are addressed with dots on the c
 the key, the value and what was expected. So that experiment folders saved before still load, a
 dataclass may list ``RETIRED_KEYS`` (keys older configs hold, such as sizes that are now derived:
 read and dropped) and ``RENAMED_KEYS`` (``{old: new}``: an old name is read as the new one, which
-may be dotted into a sub-section).
+may be dotted into a sub-section). A field typed as a union of config dataclasses that each have
+a ``kind`` field takes the one whose ``kind`` the YAML or an override names, so that each kind of
+a registry can have its own sub-config.
 
 >>> from speechattn.nn.decoder import DecoderConfig
 >>> config = resolve_config(DecoderConfig, overrides=["hidden_dim=8", "attention.kind=dot"])
@@ -44,6 +46,9 @@ def _check_value(key: str, value: Any, annotation: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        chosen = _kind_class(key, annotation, value)
+        if chosen is not None:
+            return config_from_dict(chosen, value, prefix=f"{key}.")
         errors = []
         for option in (a for a in args if a is not type(None)):
             try:
@@ -109,11 +114,33 @@ def config_from_dict(cls: type[C], values: dict[str, Any], prefix: str = "") -> 
     for name, value in values.items():
         default = _default_of(fields[name])
         if dataclasses.is_dataclass(default) and isinstance(value, dict):
-            # A nested section given partially keeps the parent's defaults for the rest.
-            value = _current_names(type(default), value, f"{prefix}{name}.")
-            value = _deep_update(config_to_dict(default), value)
+            # A nested section given partially keeps the parent's defaults for the rest, unless
+            # it names another kind: then that kind's own defaults fill it.
+            target = _kind_class(prefix + name, hints[name], value) or type(default)
+            value = _current_names(target, value, f"{prefix}{name}.")
+            if target is type(default):
+                value = _deep_update(config_to_dict(default), value)
         kwargs[name] = _check_value(prefix + name, value, hints[name])
     return cls(**kwargs)
+
+
+def _kind_class(key: str, annotation: Any, value: Any) -> type | None:
+    """For a field typed as a union of config dataclasses that each have a ``kind`` (say
+    ``encoder: BiLSTMConfig | ConformerConfig``), the one whose default ``kind`` the mapping
+    ``value`` names; None when the field is no such union or ``value`` names no kind."""
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return None
+    options = [a for a in typing.get_args(annotation) if dataclasses.is_dataclass(a)]
+    kinds = {}
+    for option in options:
+        field = {f.name: f for f in dataclasses.fields(option)}.get("kind")
+        if field is not None and isinstance(field.default, str):
+            kinds[field.default] = option
+    if not kinds or not isinstance(value, dict) or "kind" not in value:
+        return None
+    if value["kind"] not in kinds:
+        raise ValueError(f"config key {key + '.kind'!r}: {value['kind']!r} is not one of {sorted(kinds)}")
+    return kinds[value["kind"]]
 
 
 def _current_names(cls: type, values: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -92,3 +92,33 @@ def test_an_old_key_name_is_read_as_the_new_one(tmp_path):
     assert resolve_config(ASRRecipeConfig, old, ["model.embed_dim=8"]).model.embedding_dim == 8
     with pytest.raises(ValueError, match="'model.embed_dim' and 'model.embedding_dim' are one"):
         resolve_config(ASRRecipeConfig, old, ["model.embedding_dim=8"])
+
+
+@dataclass
+class _BiLSTMLike:
+    kind: str = "bilstm"
+    hidden_dim: int = 8
+
+
+@dataclass
+class _ConformerLike:
+    kind: str = "conformer"
+    heads: int = 4
+
+
+@dataclass
+class _WithKinds:
+    encoder: _BiLSTMLike | _ConformerLike = field(default_factory=_BiLSTMLike)
+
+
+def test_a_union_field_takes_the_config_type_its_kind_names(tmp_path):
+    """Each kind of a registry may have its own sub-config: ``kind`` picks the dataclass."""
+    assert resolve_config(_WithKinds, overrides=["encoder.hidden_dim=16"]).encoder == _BiLSTMLike(hidden_dim=16)
+    other = resolve_config(_WithKinds, overrides=["encoder.kind=conformer", "encoder.heads=2"])
+    assert other.encoder == _ConformerLike(heads=2)  # its own defaults, none of bilstm's fields
+    path = save_config(other, tmp_path / "config.yaml")
+    assert load_config(_WithKinds, path) == other  # round trip through YAML
+    with pytest.raises(ValueError, match=r"'encoder.kind': 'rnn' is not one of \['bilstm', 'conformer'\]"):
+        resolve_config(_WithKinds, overrides=["encoder.kind=rnn"])
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) \['encoder.heads'\]"):
+        resolve_config(_WithKinds, overrides=["encoder.heads=2"])  # bilstm has no heads
