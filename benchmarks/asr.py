@@ -247,8 +247,8 @@ def stage_full(
         rows = read_manifest(manifest)
         for name, words in decodings:
             out = exp / "benchmark" / f"{split}_{name}"
-            record = run_decode(asr, rows, search, out, plot=0, name=str(manifest),
-                                progress=False, words=words)  # fmt: skip
+            record = run_decode(dataclasses.replace(asr, words=words), rows, search, out, plot=0,
+                                name=str(manifest), progress=False)  # fmt: skip
             summary = score_hypotheses(out, record)
             wer, cer = 100 * summary["wer"], 100 * summary["cer"]
             verdict = "met" if wer <= target else "NOT met"

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from speechattn.asr.data import ASRDataset
-from speechattn.asr.decode import SearchConfig, iter_decoded
+from speechattn.asr.decode import SearchConfig
 from speechattn.asr.pretrained import LoadedASR, find_checkpoint, load_asr
 from speechattn.asr.recipe import LM_FILE
 from speechattn.asr.scoring import (
@@ -35,7 +35,6 @@ from speechattn.asr.scoring import (
     score_hypotheses,
     write_hypotheses,
 )
-from speechattn.asr.wordlist import WordList
 from speechattn.data.manifest import atomic_write_text, read_manifest
 from speechattn.errors import run_command
 from speechattn.fileio import ensure_folder
@@ -78,15 +77,15 @@ def run_decode(
     plot: int = 0,
     name: str = "input",
     progress: bool = True,
-    words: WordList | None = None,
 ) -> dict[str, Any]:
-    """Decode ``rows`` into ``out_dir`` (hyp.txt, hyps.jsonl, decode.json, alignment PNGs)."""
+    """Decode ``rows`` with ``asr`` (its LM and word list) into ``out_dir`` (hyp.txt, hyps.jsonl,
+    decode.json, alignment PNGs)."""
     ensure_folder(out_dir)
     dataset = ASRDataset(rows, asr.vocab, asr.frontend, name, cache=False)
     to_plot = {row["id"] for row in dataset.rows[:plot]}
     by_id: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
-    decoded_rows = iter_decoded(asr.model, dataset, search, True, progress, asr.lm, words)
+    decoded_rows = asr.iter_decoded(dataset, search, keep_attention=True, progress=progress)
     for decoded in decoded_rows:
         by_id[decoded.id] = decoded_row(decoded)
         if decoded.id in to_plot:
@@ -153,18 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stage_decode(args: argparse.Namespace) -> None:
-    asr = load_asr(args.exp, args.checkpoint, args.device, args.lm)
+    asr = load_asr(args.exp, args.checkpoint, args.device, args.lm, args.lexicon)
     search = search_from_args(asr.config.search, args)
     rows = read_manifest(args.manifest) if args.manifest else audio_rows(args.audio)
     name = str(args.manifest) if args.manifest else "--audio"
-    words = WordList.load(args.lexicon, asr.vocab) if args.lexicon else None
-    record = run_decode(
-        asr, rows, search, args.out, args.plot, name, not args.no_progress, words
-    )
+    record = run_decode(asr, rows, search, args.out, args.plot, name, not args.no_progress)
     record["checkpoint"] = str(args.checkpoint or find_checkpoint(args.exp))
     fused = asr.lm is not None and search.lm_weight > 0
     record["lm"] = str(args.lm or args.exp / LM_FILE) if fused else None
-    record["lexicon"] = f"{args.lexicon} ({len(words)} words)" if words else None
+    record["lexicon"] = f"{args.lexicon} ({len(asr.words)} words)" if asr.words else None
     atomic_write_text(args.out / "decode.json", json.dumps(record, indent=2) + "\n")
     print(f"decoded {record['utterances']} utterance(s), {len(record['skipped'])} skipped, "
           f"RTF {record['rtf']} -> {args.out / 'hyp.txt'}")  # fmt: skip

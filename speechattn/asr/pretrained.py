@@ -12,7 +12,7 @@ describes; each failure names the file and what to do.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -21,8 +21,9 @@ import torch
 from torch import Tensor
 
 from speechattn import experiment
-from speechattn.asr.data import FeatureFrontEnd
-from speechattn.asr.decode import SearchConfig, decode
+from speechattn.asr import decode as decoding
+from speechattn.asr.data import ASRDataset, FeatureFrontEnd
+from speechattn.asr.decode import Decoded, SearchConfig, decode
 from speechattn.asr.lm import CharNgramLM
 from speechattn.asr.model import LAS
 from speechattn.asr.recipe import LM_FILE, ASRRecipeConfig, build_frontend, build_model
@@ -88,6 +89,20 @@ class LoadedASR:
             for i, hyp in zip(chunk, hyps, strict=True):
                 results[i] = Recognized(self.vocab.decode(hyp.tokens), hyp.score, hyp.attention)
         return [results[i] for i in range(len(features))]
+
+    def iter_decoded(
+        self,
+        dataset: ASRDataset,
+        search: SearchConfig | None = None,
+        keep_attention: bool = False,
+        progress: bool = False,
+    ) -> Iterator[Decoded]:
+        """Every usable utterance of ``dataset`` decoded with this recognizer's LM and word list
+        (:func:`speechattn.asr.decode.iter_decoded`), ``search`` defaulting to the experiment's."""
+        return decoding.iter_decoded(
+            self.model, dataset, search or self.config.search, keep_attention, progress, self.lm,
+            self.words,
+        )  # fmt: skip
 
 
 TRAIN_SCRIPT = "recipes/asr/train.py"
