@@ -212,6 +212,7 @@ class LAS(nn.Module):
         outputs, weights = self.decoder(
             inputs, speech.memory, speech.lengths, embed=self.embedding,
             own=lambda output: self.classifier(output).argmax(dim=-1), feedback=feedback,
+            keys=speech.keys,  # encode prepared them; not a second projection of the memory
         )  # fmt: skip
         logits = self.classifier(outputs)  # (B, U, H + E) -> (B, U, V)
         ctc = self.ctc_log_probs(speech.memory) if self.has_ctc else None

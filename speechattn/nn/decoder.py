@@ -194,6 +194,7 @@ class AttentionDecoder(nn.Module):
         embed: Callable[[Tensor], Tensor] | None = None,
         own: Callable[[Tensor], Tensor] | None = None,
         feedback: float = 0.0,
+        keys: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Every step of a training pass -> outputs (B, U, H + Dm), weights (B, U, T).
 
@@ -206,6 +207,7 @@ class AttentionDecoder(nn.Module):
                 (its argmax character, its last frame); detached before use.
             feedback: from the second step on, each row takes ``own(previous output)`` instead of
                 its reference input with this probability (needs ``own``); 0: teacher forcing.
+            keys: ``self.prepare(memory)`` when the caller has it already; None: computed here.
         """
         if not 0.0 <= feedback <= 1.0:
             raise ValueError(f"feedback={feedback} must be in [0, 1]")
@@ -213,7 +215,7 @@ class AttentionDecoder(nn.Module):
             raise ValueError("feedback > 0 needs own: what the model feeds itself")
         embed = embed or (lambda x: x)
         mask = lengths_to_mask(memory_lengths.to(memory.device), memory.shape[1])
-        keys = self.prepare(memory)
+        keys = self.prepare(memory) if keys is None else keys
         state = self.initial_state(memory)
         embedded = embed(inputs) if feedback == 0 else None  # (B, U, I) at once when nothing is fed back
         outputs, weights = [], []
