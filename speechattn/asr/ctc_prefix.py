@@ -48,6 +48,11 @@ class CTCPrefixState(NamedTuple):
 class CTCPrefixScorer:
     """Prefix scores of every character extension for N hypotheses at once.
 
+    Per step, :meth:`score` gives the prefix score of all V extensions of every hypothesis, and
+    :meth:`advance` runs the two recursions for the extensions the beam keeps only. In probability
+    space ``psi(g + c)`` is a dot product over frames, ``sum_t exp(phi[t - 1]) * p_t(c)``, one batched
+    matrix product for all c (rescaled by the largest ``phi`` so nothing overflows).
+
     Args:
         log_probs: (N, T, V) CTC log-probabilities (rows repeated per beam).
         lengths: (N,) valid frames per row (>= 1).
@@ -62,13 +67,16 @@ class CTCPrefixScorer:
         self.valid = frames.unsqueeze(0) < self.lengths.unsqueeze(1)  # (N, T)
         # Cumulative log-probs per label; padded frames add 0 so the sums stay finite.
         x_valid = self.x.masked_fill(~self.valid.unsqueeze(2), 0.0)
-        self.cumulative = x_valid.cumsum(dim=1)  # (N, T, V)
+        self.cumulative = x_valid.cumsum(dim=1)  # (N, T, V): C[t]
+        self.before = self.cumulative - x_valid  # (N, T, V): C[t - 1]
+        self.probs = x_valid.exp().masked_fill(~self.valid.unsqueeze(2), 0.0)  # (N, T, V)
 
     def select(self, index: Tensor) -> CTCPrefixScorer:
         """The scorer for rows ``index`` (N',) of this one."""
         new = object.__new__(CTCPrefixScorer)
-        new.x, new.lengths, new.valid = self.x[index], self.lengths[index], self.valid[index]
-        new.cumulative, new.blank, new.eos = self.cumulative[index], self.blank, self.eos
+        for name in ("x", "lengths", "valid", "cumulative", "before", "probs"):
+            setattr(new, name, getattr(self, name)[index])
+        new.blank, new.eos = self.blank, self.eos
         return new
 
     def initial_state(self) -> CTCPrefixState:
@@ -79,40 +87,35 @@ class CTCPrefixScorer:
         n = r.shape[0]
         return CTCPrefixState(r, r.new_zeros(n), torch.full((n,), -1, device=r.device))
 
-    def score(self, state: CTCPrefixState) -> tuple[Tensor, Tensor]:
-        """Scores of all V extensions: (delta (N, V) = psi(g + c) - psi(g), r_next (N, T, 2, V)).
+    def _shifted(self, phi: Tensor, last: Tensor, valid: Tensor) -> Tensor:
+        """phi (N, T) one frame later: ``phi[t - 1]``, with ``phi[-1] = log 1`` for the empty prefix
+        only (``last`` < 0), and -inf on padded frames."""
+        start = torch.where(last >= 0, _NEG_INF, 0.0).to(phi.dtype).unsqueeze(1)  # (N, 1)
+        return torch.cat([start, phi[:, :-1]], dim=1).masked_fill(~valid, _NEG_INF)
+
+    def score(self, state: CTCPrefixState) -> Tensor:
+        """delta (N, V) = psi(g + c) - psi(g) for every extension c.
 
         ``delta`` is ``-inf`` for impossible extensions and for the blank; for EOS it scores the
         prefix as complete.
         """
-        n, t_max, vocab = self.x.shape
         r_n, r_b = state.r[:, :, 0], state.r[:, :, 1]  # (N, T)
-        phi = torch.logaddexp(r_n, r_b).unsqueeze(2).expand(n, t_max, vocab).clone()  # (N, T, V)
-        repeat = state.last >= 0
-        rows = torch.nonzero(repeat).squeeze(1)
-        phi[rows, :, state.last[rows]] = r_b[rows]  # a repeated character needs a blank between
-        # phi shifted one frame later, with phi[-1] = log 1 for the empty prefix only.
-        start = torch.where(repeat, _NEG_INF, 0.0).to(phi.dtype)  # (N,)
-        phi_prev = torch.cat([start.view(n, 1, 1).expand(n, 1, vocab), phi[:, :-1]], dim=1)
-        phi_prev = phi_prev.masked_fill(~self.valid.unsqueeze(2), _NEG_INF)  # (N, T, V)
-        cum = self.cumulative  # C[t] (N, T, V)
-        cum_before = cum - self.x.masked_fill(~self.valid.unsqueeze(2), 0.0)  # C[t - 1]
-        # r_n(g+c)[t] = sum_{tau<=t} phi[tau - 1] * prod_{tau<=s<=t} p_s(c)
-        new_n = cum + torch.logcumsumexp(phi_prev - cum_before, dim=1)  # (N, T, V)
-        new_n = new_n.masked_fill(~self.valid.unsqueeze(2), _NEG_INF)
-        # r_b(g+c)[t] = sum_{tau<t} r_n(g+c)[tau] * prod_{tau<s<=t} p_s(blank)
-        blank_cum = cum[:, :, self.blank].unsqueeze(2)  # (N, T, 1)
-        inner = torch.logcumsumexp(new_n - blank_cum, dim=1)  # (N, T, V), sums over tau <= t
-        new_b = blank_cum + torch.cat([inner.new_full((n, 1, vocab), _NEG_INF), inner[:, :-1]], 1)
-        new_b = new_b.masked_fill(~self.valid.unsqueeze(2), _NEG_INF)
-        psi = torch.logsumexp(phi_prev + self.x, dim=1)  # (N, V)
+        phi_prev = self._shifted(torch.logaddexp(r_n, r_b), state.last, self.valid)  # (N, T)
+        peak = phi_prev.max(dim=1, keepdim=True).values  # (N, 1)
+        peak = torch.where(torch.isfinite(peak), peak, 0.0)
+        mass = torch.bmm((phi_prev - peak).exp().unsqueeze(1), self.probs).squeeze(1)  # (N, V)
+        psi = mass.log() + peak
+        rows = torch.nonzero(state.last >= 0).squeeze(1)
+        if len(rows):  # a repeated character needs a blank between: phi[t - 1] = r_b[t - 1]
+            last = state.last[rows]
+            blank_prev = self._shifted(r_b[rows], last, self.valid[rows])  # (R, T)
+            psi[rows, last] = torch.logsumexp(blank_prev + self.x[rows, :, last], dim=1)
         psi[:, self.eos] = self._complete(state.r)
         psi[:, self.blank] = _NEG_INF
         delta = torch.where(
             torch.isfinite(state.psi).unsqueeze(1), psi - state.psi.unsqueeze(1), _NEG_INF
         )
-        delta = delta.masked_fill(torch.isnan(delta), _NEG_INF)
-        return delta, torch.stack([new_n, new_b], dim=2)  # (N, V), (N, T, 2, V)
+        return delta.masked_fill(torch.isnan(delta), _NEG_INF)
 
     def _complete(self, r: Tensor) -> Tensor:
         """log P(prefix is the whole transcript) from r (N, T, 2): the total at the last frame."""
@@ -120,9 +123,22 @@ class CTCPrefixScorer:
         return torch.logsumexp(r.gather(1, last).squeeze(1), dim=1)  # (N,)
 
     def advance(
-        self, r_next: Tensor, delta: Tensor, state: CTCPrefixState, rows: Tensor, tokens: Tensor
+        self, state: CTCPrefixState, delta: Tensor, rows: Tensor, tokens: Tensor
     ) -> CTCPrefixState:
-        """States of the chosen extensions: scored row ``rows[i]`` extended by ``tokens[i]``."""
-        r = r_next[rows, :, :, tokens]  # (N', T, 2)
+        """States of the chosen extensions: hypothesis ``rows[i]`` extended by ``tokens[i]``
+        (``delta`` from :meth:`score` on ``state``)."""
+        r, last, valid = state.r[rows], state.last[rows], self.valid[rows]  # (N', T, 2), ...
+        r_n, r_b = r[:, :, 0], r[:, :, 1]  # (N', T)
+        repeat = (tokens == last).unsqueeze(1)
+        phi_prev = self._shifted(torch.where(repeat, r_b, torch.logaddexp(r_n, r_b)), last, valid)
+        cum = self.cumulative[rows, :, tokens]  # (N', T): C[t] of each chosen character
+        # r_n(g+c)[t] = sum_{tau<=t} phi[tau - 1] * prod_{tau<=s<=t} p_s(c)
+        new_n = cum + torch.logcumsumexp(phi_prev - self.before[rows, :, tokens], dim=1)
+        new_n = new_n.masked_fill(~valid, _NEG_INF)
+        # r_b(g+c)[t] = sum_{tau<t} r_n(g+c)[tau] * prod_{tau<s<=t} p_s(blank)
+        blank_cum = self.cumulative[rows, :, self.blank]  # (N', T)
+        inner = torch.logcumsumexp(new_n - blank_cum, dim=1)  # sums over tau <= t
+        new_b = blank_cum + torch.cat([inner.new_full((len(rows), 1), _NEG_INF), inner[:, :-1]], 1)
+        new_b = new_b.masked_fill(~valid, _NEG_INF)
         psi = state.psi[rows] + delta[rows, tokens]
-        return CTCPrefixState(r, psi, tokens)
+        return CTCPrefixState(torch.stack([new_n, new_b], dim=2), psi, tokens)

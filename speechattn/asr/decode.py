@@ -234,9 +234,9 @@ def _extension_scores(
     """Scores (b, K, V) of every extension, plus what is needed to advance the chosen ones."""
     logits, weights, state = model.step(beams.tokens, beams.speech, beams.state)
     logp = _forbid_specials(torch.log_softmax(logits.float(), dim=1))  # (N, V)
-    delta = r_next = None
+    delta = None
     if beams.scorer is not None:
-        delta, r_next = beams.scorer.score(beams.ctc)  # (N, V), (N, T', 2, V)
+        delta = beams.scorer.score(beams.ctc)  # (N, V)
         logp = (1 - config.ctc_weight) * logp + config.ctc_weight * delta.to(logp.dtype)
     fuse = lm is not None and config.lm_weight > 0
     if fuse or words is not None:
@@ -248,7 +248,7 @@ def _extension_scores(
         logp = logp + costs.to(logp.device)
     batch, beam = beams.scores.shape
     total = beams.scores.unsqueeze(2) + logp.view(batch, beam, -1)  # (b, K, V)
-    return total, weights, state, delta, r_next
+    return total, weights, state, delta
 
 
 @torch.no_grad()
@@ -281,7 +281,7 @@ def beam_search(
     ]
     step = 0
     while len(beams.utt) > 0:
-        total, weights, state, delta, r_next = _extension_scores(model, beams, config, lm, words)
+        total, weights, state, delta = _extension_scores(model, beams, config, lm, words)
         batch, _, vocab = total.shape
         eos_scores = total[:, :, EOS]  # (b, K) each alive hypothesis ending now
         top_scores, top_index = total.view(batch, beam * vocab).topk(beam, dim=1)  # (b, K)
@@ -304,7 +304,7 @@ def beam_search(
             attention = torch.cat([beams.attention, weights.unsqueeze(1)], dim=1)[rows]
         ctc = None
         if beams.scorer is not None:
-            ctc = beams.scorer.advance(r_next, delta, beams.ctc, rows, tokens)
+            ctc = beams.scorer.advance(beams.ctc, delta, rows, tokens)
         beams = beams._replace(
             state=state.select(rows), tokens=tokens, attention=attention, scores=alive_scores,
             history=torch.cat([beams.history[rows], tokens.unsqueeze(1)], dim=1), ctc=ctc,
