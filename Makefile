@@ -36,7 +36,7 @@ demo: setup
 	$(BIN)/python -m speechattn demo --mode $(DEMO) --exp $(EXP) $(ARGS)
 
 lock: $(STAMP)
-	@{ head -3 requirements.lock; $(BIN)/uv pip freeze --python $(BIN)/python | grep -v -E '^(uv|speechattn)=='; } > requirements.lock.new
+	@{ head -3 requirements.lock; $(BIN)/uv pip freeze --python $(BIN)/python | grep -v -E '^(uv|speechattn)==|^-e '; } > requirements.lock.new
 	@mv requirements.lock.new requirements.lock
 
 clean:

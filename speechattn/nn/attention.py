@@ -51,6 +51,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from speechattn.nn.functional import tanh
+
 __all__ = [
     "ATTENTION",
     "AttentionConfig",
@@ -248,11 +250,17 @@ class AdditiveAttention(Attention):
         return self.memory_proj(memory)  # (B, T, A)
 
     def extra_features(self, state: AttentionState) -> Tensor | float:
+        """Terms added to the energies' argument: 0, or a fresh (B, T, A) tensor that
+        :meth:`score` adds into in place."""
         return 0.0
 
     def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
-        hidden = keys + self.query_proj(query).unsqueeze(1) + self.extra_features(state)
-        return self.energy(torch.tanh(hidden)).squeeze(2)  # (B, T, A) -> (B, T)
+        extra = self.extra_features(state)  # a fresh (B, T, A) tensor, or 0
+        if isinstance(extra, Tensor):  # add into it: no further (B, T, A) temporaries
+            hidden = extra.add_(keys).add_(self.query_proj(query).unsqueeze(1))
+        else:
+            hidden = keys + self.query_proj(query).unsqueeze(1)
+        return self.energy(tanh(hidden)).squeeze(2)  # (B, T, A) -> (B, T)
 
 
 class LocationAttention(AdditiveAttention):
@@ -357,7 +365,7 @@ class DynamicConvolutionAttention(Attention):
             previous.view(1, batch, frames), filters, padding=self.kernel // 2, groups=batch
         ).view(batch, self.channels, frames)  # (1, B*C, T) -> (B, C, T)
         hidden = self.static_proj(static.transpose(1, 2)) + self.dynamic_proj(dynamic.transpose(1, 2))
-        energy = self.energy(torch.tanh(hidden)).squeeze(2)  # (B, T, A) -> (B, T)
+        energy = self.energy(tanh(hidden)).squeeze(2)  # (B, T, A) -> (B, T)
         taps = self.prior_filter.shape[2]
         prior = nn.functional.conv1d(nn.functional.pad(previous, (taps - 1, 0)), self.prior_filter)
         return energy + torch.log(prior.squeeze(1).clamp_min(self.PRIOR_FLOOR))
