@@ -6,9 +6,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the project needs: speech synthesizers for the offline corpus,
-# Chromium for the report's browser test.
-DEB_PACKAGES := espeak-ng flite chromium
+# Debian packages the project needs: speech synthesizers and WordNet's example sentences for the
+# offline corpus, Chromium for the report's browser test.
+DEB_PACKAGES := espeak-ng flite wordnet-base chromium
 DEMO ?= full
 EXP ?= exp/demo
 ARGS ?=

@@ -68,6 +68,10 @@ def mini_corpus(tmp_path_factory) -> Path:
     if shutil.which("espeak-ng") is None or shutil.which("flite") is None:
         pytest.skip("espeak-ng and flite are needed to synthesize the offline corpus (make sysdeps)")
     from speechattn.offline.corpus import build_corpus
+    from speechattn.offline.prose import WORDNET_DIR
+
+    if not (WORDNET_DIR / "data.noun").is_file():
+        pytest.skip("wordnet-base is needed for the offline corpus's prose sentences (make sysdeps)")
 
     root = tmp_path_factory.mktemp("offline") / "mini"
     build_corpus(root, size="mini", seed=0, jobs=2, progress=False)

@@ -19,7 +19,7 @@ from speechattn.asr.recipe import ASRRecipeConfig, lm_text_path, write_lm
 from speechattn.asr.training import build_task
 from speechattn.config import resolve_config
 from speechattn.data.manifest import read_manifest, write_manifest
-from speechattn.offline.corpus import plan_corpus
+from speechattn.offline.corpus import SPLITS, plan_corpus
 from speechattn.text import Vocab
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "recipes" / "asr" / "conf" / "tiny.yaml"
 OVERFIT_STEPS = 120
-SPLITS = ["train", "dev", "test", "test-unseen-voice"]
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +87,8 @@ def test_tiny_model_overfits_eight_utterances(overfit):
     valid = _valid_log(exp)
     assert valid[-1]["step"] == OVERFIT_STEPS
     assert valid[-1]["cer"] < 0.05, valid
-    assert valid[0]["cer"] > 0.5  # it really learned: the first validation was far off
+    # it really learned: the first validation (step 40) was far off the last
+    assert valid[0]["cer"] >= valid[-1]["cer"] + 0.1, valid
     for name in ("config.yaml", "vocab.json", "cmvn.json", "best.pt"):
         assert (exp / name).is_file()
     assert list((exp / "tensorboard").iterdir())

@@ -28,6 +28,7 @@ from speechattn.offline import corpus as corpus_module
 from speechattn.offline import sentences as sentences_module
 from speechattn.offline.corpus import CorpusError, build_corpus, main, plan_corpus
 from speechattn.offline.lexicon import Lexicon, build_lexicon
+from speechattn.offline.prose import load_prose
 from speechattn.offline.sentences import generate_sentences, normalize_text, to_transcript
 from speechattn.offline.synth import PARTIAL_TAG, SynthesizerNotFoundError
 from speechattn.text import number_to_words, ordinal_to_words, year_to_words
@@ -171,9 +172,12 @@ def test_plan_ids_and_sentence_splits() -> None:
         split: {u.sentence.transcript for u in plan.asr if u.split == split}
         for split in corpus_module.SPLITS
     }
-    assert not texts["train"] & (texts["dev"] | texts["test"] | texts["test-unseen-voice"])
-    assert not texts["dev"] & texts["test"]
+    assert not texts["train"] & (texts["dev"] | texts["test"] | texts["test-prose"])
+    assert not texts["dev"] & (texts["test"] | texts["test-prose"])
+    assert not texts["test"] & texts["test-prose"]
     assert texts["test-unseen-voice"] == texts["test"]  # same sentences, other voices
+    assert texts["test-prose-unseen-voice"] == texts["test-prose"]
+    assert len(texts["test-prose"]) == corpus_module.SIZES["mini"].test_prose
     assert not {u.sentence.transcript for u in plan.tts} & set().union(*texts.values())
     other_seed = plan_corpus("mini", seed=1)
     assert {u.sentence.raw for u in other_seed.asr} != {u.sentence.raw for u in plan.asr}
@@ -183,15 +187,39 @@ def test_lm_text_is_new_sentences_and_leaves_the_spoken_ones_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     plan = plan_corpus("mini", seed=0)
-    assert len(plan.lm_text) == len(set(plan.lm_text)) == corpus_module.SIZES["mini"].lm_sentences
+    spec = corpus_module.SIZES["mini"]
+    assert len(plan.lm_text) == len(set(plan.lm_text)) == spec.lm_sentences + spec.lm_prose
     assert all(TRANSCRIPT.match(line) for line in plan.lm_text)
     spoken = {u.sentence.transcript for u in plan.asr} | {u.sentence.transcript for u in plan.tts}
     assert not spoken & set(plan.lm_text)  # no dev or test sentence leaks into it
     # the spoken sentences do not depend on how much LM text is planned after them
-    no_text = dataclasses.replace(corpus_module.SIZES["mini"], lm_sentences=0)
+    no_text = dataclasses.replace(spec, lm_sentences=0, lm_prose=0)
     monkeypatch.setitem(corpus_module.SIZES, "mini", no_text)
     without = plan_corpus("mini", seed=0)
     assert without.asr == plan.asr and without.tts == plan.tts and without.lm_text == ()
+
+
+def test_prose_goes_where_the_sizes_say_and_nowhere_else() -> None:
+    spec = corpus_module.SIZES["mini"]
+    plan = plan_corpus("mini", seed=0)
+    prose = {s.transcript for s in load_prose(0).sentences}
+    by_split = {split: [u for u in plan.asr if u.split == split] for split in corpus_module.SPLITS}
+    for split, share in (("train", spec.prose_share), ("dev", spec.prose_share), ("test", 0.0),
+                         ("test-prose", 1.0)):  # fmt: skip
+        utts = by_split[split]
+        assert sum(u.sentence.transcript in prose for u in utts) == round(share * len(utts)), split
+    # every training voice reads some of each kind
+    for speaker, _ in plan.speakers["train"]:
+        kinds = {u.sentence.transcript in prose for u in by_split["train"] if u.speaker == speaker}
+        assert kinds == {True, False}, speaker
+    assert sum(line in prose for line in plan.lm_text) == spec.lm_prose
+    assert not {u.sentence.transcript for u in by_split["test-prose"]} & set(plan.lm_text)
+    assert not {u.sentence.transcript for u in plan.tts} & prose
+    # the prose test sentences are the first of the seed's order: the same ones at every size
+    small = plan_corpus("small", seed=0)
+    small_test = {u.sentence.transcript for u in small.asr if u.split == "test-prose"}
+    assert {u.sentence.transcript for u in by_split["test-prose"]} <= small_test
+    assert len(small_test) == corpus_module.SIZES["small"].test_prose
 
 
 def test_sizes_table() -> None:
@@ -228,8 +256,9 @@ def test_unseen_voices_and_test_sentences_stay_out_of_train(mini: tuple[Path, di
     def voices(split: str) -> set[tuple[str, str]]:
         return {(s["engine"], s["voice"]) for s in splits[split]["speakers"]}
 
-    assert voices("train") == voices("dev") == voices("test")
+    assert voices("train") == voices("dev") == voices("test") == voices("test-prose")
     assert not voices("train") & voices("test-unseen-voice")
+    assert voices("test-prose-unseen-voice") == voices("test-unseen-voice")
     for split in ("train", "test-unseen-voice"):
         assert {engine for engine, _ in voices(split)} == {"espeak-ng", "flite"}, split
     speaker_dirs = {
@@ -237,7 +266,7 @@ def test_unseen_voices_and_test_sentences_stay_out_of_train(mini: tuple[Path, di
     }
     assert not speaker_dirs["train"] & speaker_dirs["test-unseen-voice"]
     train = set(_split_transcripts(root, "train").values())
-    for split in ("dev", "test", "test-unseen-voice"):
+    for split in ("dev", "test", "test-unseen-voice", "test-prose", "test-prose-unseen-voice"):
         assert not train & set(_split_transcripts(root, split).values()), split
 
 
@@ -294,6 +323,7 @@ def test_lm_text_file_and_a_corpus_built_before_it_existed(
     lines = (root / corpus_module.LM_TEXT).read_text(encoding="utf-8").splitlines()
     assert lines == list(plan_corpus("mini", seed=0).lm_text)
     assert summary["asr"]["lm_text"] == {"path": corpus_module.LM_TEXT, "sentences": len(lines)}
+    assert summary["tools"]["wordnet_examples"] == load_prose(0).digest
     # a corpus finished before the LM text existed gets it, and no audio is made again
     old = tmp_path / "old"
     shutil.copytree(root, old)
@@ -309,6 +339,18 @@ def test_other_request_in_same_folder_is_refused(mini: tuple[Path, dict]) -> Non
     root, _ = mini
     with pytest.raises(CorpusError, match="seed"):
         build_corpus(root, size="mini", seed=1, progress=False)
+
+
+@_needs_synth
+def test_a_corpus_of_the_old_format_is_refused_and_kept(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    record = '{"format_version": 1, "size": "mini", "seed": 0}\n'
+    (old / "corpus.json").write_text(record, encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"format 1, made by an older speechattn.*--out"):
+        build_corpus(old, size="mini", seed=0, progress=False)
+    assert [p.name for p in old.iterdir()] == ["corpus.json"]
+    assert (old / "corpus.json").read_text(encoding="utf-8") == record
 
 
 @synthesizes

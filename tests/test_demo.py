@@ -24,12 +24,12 @@ def test_quick_demo_runs_every_stage_and_writes_a_complete_report(tmp_path, one_
     assert demo.main(["--mode", "quick", "--exp", str(exp), "--data", str(tmp_path / "data"),
                       "--jobs", "2"]) == 0
     printed = capsys.readouterr().out
-    assert "| test |" in printed and "| test-unseen-voice |" in printed
+    assert all(f"| {split} |" in printed for split in demo.ASR_TEST_SPLITS)
     assert f"report: {(exp / 'report.html').resolve()}" in printed
     assert sorted(p.stem for p in (exp / "stages").glob("*.done")) == sorted(demo.STAGES)
 
     results = json.loads((exp / "results.json").read_text())
-    assert set(results["asr"]) == {"test", "test-unseen-voice"}
+    assert set(results["asr"]) == {"test", "test-unseen-voice", "test-prose", "test-prose-unseen-voice"}
     for split in results["asr"].values():
         assert split["utterances"] > 0
         assert 0 <= split["cer"] and math.isfinite(split["wer"])
@@ -41,7 +41,7 @@ def test_quick_demo_runs_every_stage_and_writes_a_complete_report(tmp_path, one_
     page = exp / "report.html"
     html = page.read_text(encoding="utf-8")
     assert html.count("<audio") == sentences
-    for heading in ("Speech recognition", "Speech synthesis", "test-unseen-voice"):
+    for heading in ("Speech recognition", "Speech synthesis", "test-unseen-voice", "test-prose"):
         assert heading in html
     found = load_in_chromium(page)
     # curves of both trainings, ASR attention plots, TTS alignment + mel per sentence

@@ -11,8 +11,8 @@ Usage:
         --out data/libri100 --librispeech-dir /corpora/LibriSpeech
 
 Every option other than --offline-corpus/--stage goes to ``speechattn.asr.prepare.main``
-(see ``--help`` there). With --offline-corpus SIZE the corpus is built in OUT/corpus and its
-train/dev/test/test-unseen-voice splits are prepared.
+(see ``--help`` there). With --offline-corpus SIZE the corpus is built in OUT/corpus and all its
+splits are prepared (train, dev, test, test-unseen-voice, test-prose, test-prose-unseen-voice).
 """
 
 import argparse
@@ -20,8 +20,7 @@ import sys
 from pathlib import Path
 
 from speechattn.asr import prepare
-
-OFFLINE_SPLITS = ["train", "dev", "test", "test-unseen-voice"]
+from speechattn.offline.corpus import SPLITS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         build_corpus(corpus, size=args.offline_corpus)
     if args.stage in ("prepare", "all"):
         return prepare.main(
-            ["--subsets", *OFFLINE_SPLITS, "--librispeech-dir", str(corpus / "asr"),
+            ["--subsets", *SPLITS, "--librispeech-dir", str(corpus / "asr"),
              "--out", str(args.out), *rest]
         )  # fmt: skip
     return 0

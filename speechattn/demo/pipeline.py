@@ -63,7 +63,8 @@ class DemoContext:
 
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
-ASR_TEST_SPLITS = ("test", "test-unseen-voice")
+# the offline corpus's test splits: grammar and prose sentences, training and unseen voices
+ASR_TEST_SPLITS = ("test", "test-unseen-voice", "test-prose", "test-prose-unseen-voice")
 
 
 def _run(module: str, argv: list[str]) -> None:

@@ -5,9 +5,11 @@ Usage:
     speechattn corpus --size small --out data/corpus_small --jobs 8  # demo and benchmark default
     python -m speechattn.offline.corpus --size medium --out data/corpus_medium --seed 1
 
-Sentences come from :mod:`speechattn.offline.sentences`; speech from ``espeak-ng`` (several accents
-and voice variants, rate and pitch varied) and ``flite`` (its built-in voices), see
-:mod:`speechattn.offline.synth`. Same ``--size`` and ``--seed``, same corpus, byte for byte.
+Sentences come from two sources: the grammar of :mod:`speechattn.offline.sentences`, and real
+English prose, WordNet's usage examples (:mod:`speechattn.offline.prose`, Debian's
+``wordnet-base``). Speech comes from ``espeak-ng`` (several accents and voice variants, rate and
+pitch varied) and ``flite`` (its built-in voices), see :mod:`speechattn.offline.synth`. Same
+``--size`` and ``--seed`` (and the same WordNet), same corpus, byte for byte.
 
 Layout of ``DIR``::
 
@@ -19,19 +21,24 @@ Layout of ``DIR``::
     tts/metadata.csv                 "<id>|<raw text>|<normalized text>" (LJSpeech style, no header)
     tts/test_sentences.txt           "<id>|<raw text>" of the metadata rows held out for testing
 
-The ASR part follows LibriSpeech, so one reader serves both: splits ``train``, ``dev``, ``test``
-and ``test-unseen-voice``; speaker ids ``100+k`` (training voices, also heard in dev and test) and
+The ASR part follows LibriSpeech, so one reader serves both: splits ``train``, ``dev``, ``test``,
+``test-unseen-voice``, ``test-prose`` and ``test-prose-unseen-voice``; speaker ids ``100+k`` (training voices, also heard in dev and test) and
 ``200+j`` (voices never heard in training), chapter ids ``1000+j``, utterance ids ``103-1012-0000``;
 transcripts uppercase ``A-Z``, apostrophe and space, numbers spelled out exactly as spoken (the
-synthesizer reads the spelled-out text). Dev, test and train sentences are disjoint;
-``test-unseen-voice`` speaks the ``test`` sentences with the unseen voices, so comparing the two
-splits isolates the effect of the voice. TTS sentences are disjoint from all ASR sentences; the
-held-out rows are spread evenly over ``metadata.csv``.
+synthesizer reads the spelled-out text). ``train`` and ``dev`` mix grammar and prose sentences
+(``CorpusSize.prose_share`` of them prose); ``test`` is grammar only, ``test-prose`` prose only,
+both read by the training voices. Dev, test, test-prose and train sentences are disjoint;
+``test-unseen-voice`` and ``test-prose-unseen-voice`` speak the ``test`` and ``test-prose``
+sentences with the unseen voices, so comparing a pair of splits isolates the effect of the voice.
+The ``test-prose`` sentences are the first prose sentences of the seed's order, so every size
+with the same seed tests on the same prose sentences. TTS sentences (grammar only) are disjoint
+from all ASR sentences; the held-out rows are spread evenly over ``metadata.csv``.
 
 ``asr/lm-text.txt`` plays the part of LibriSpeech's LM corpus (``librispeech-lm-norm.txt``): more
-sentences of the same kind, with no audio, for training language models. They come from the same
-grammar and word lists as the spoken ones and are disjoint from every ASR and TTS sentence, so no
-dev or test sentence is in it (its words are: it covers the vocabulary, as LibriSpeech's does).
+sentences of both kinds, with no audio, for training language models: ``lm_sentences`` of the
+grammar, then ``lm_prose`` of the prose. They are disjoint from every ASR and TTS sentence, so no
+dev or test sentence is in it (the grammar's words are: it covers that vocabulary, as
+LibriSpeech's does; the prose test sentences' words may or may not occur in other prose).
 
 A build is idempotent (a finished ``DIR`` with a matching ``corpus.json`` is left untouched) and
 resumable (kill it, run it again: finished files are kept, the rest is made; files are written
@@ -57,6 +64,7 @@ from tqdm import tqdm
 from speechattn.data.librispeech import LM_TEXT_NAME
 from speechattn.errors import run_command
 from speechattn.fileio import ensure_folder, write_text_atomic
+from speechattn.offline.prose import ProseNotFoundError, load_prose
 from speechattn.offline.sentences import Sentence, generate_sentences
 from speechattn.offline.synth import (
     RenderJob,
@@ -92,10 +100,10 @@ __all__ = [
     "plan_corpus",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: prose sentences in train, dev and the LM text; the test-prose splits
 ASR_SAMPLE_RATE = 16000
 TTS_SAMPLE_RATE = 22050
-SPLITS = ("train", "dev", "test", "test-unseen-voice")
+SPLITS = ("train", "dev", "test", "test-unseen-voice", "test-prose", "test-prose-unseen-voice")
 SPEED_JITTER = 0.1  # each ASR utterance is spoken at the voice's speed times 1 +- this
 TTS_CHAPTER_SIZE = 250  # rows per "OCnn" chapter of the TTS part
 LM_TEXT = f"asr/{LM_TEXT_NAME}"  # relative to the corpus root; prepare finds it there
@@ -115,15 +123,21 @@ class CorpusSize:
     tts_utterances: int
     tts_test: int
     chapter_size: int  # ASR utterances per chapter
-    lm_sentences: int  # text-only sentences in asr/lm-text.txt
+    lm_sentences: int  # text-only grammar sentences in asr/lm-text.txt
+    prose_share: float  # fraction of the train and dev sentences taken from the prose
+    test_prose: int  # sentences of test-prose (and of test-prose-unseen-voice)
+    lm_prose: int  # text-only prose sentences in asr/lm-text.txt, after the grammar ones
 
 
 SIZES: dict[str, CorpusSize] = {
     s.name: s
     for s in (
-        CorpusSize("mini", 3, 2, 12, 2, 2, 24, 4, chapter_size=8, lm_sentences=200),
-        CorpusSize("small", 8, 2, 190, 10, 10, 950, 50, chapter_size=50, lm_sentences=20000),
-        CorpusSize("medium", 12, 3, 630, 25, 25, 4750, 150, chapter_size=100, lm_sentences=50000),
+        CorpusSize("mini", 3, 2, 12, 2, 2, 24, 4, chapter_size=8, lm_sentences=200,
+                   prose_share=0.5, test_prose=4, lm_prose=100),
+        CorpusSize("small", 8, 2, 190, 10, 10, 950, 50, chapter_size=50, lm_sentences=20000,
+                   prose_share=0.5, test_prose=200, lm_prose=10000),
+        CorpusSize("medium", 12, 3, 630, 25, 25, 4750, 150, chapter_size=100, lm_sentences=50000,
+                   prose_share=0.5, test_prose=200, lm_prose=20000),
     )
 }
 
@@ -245,22 +259,49 @@ def _resolve_size(size: str) -> CorpusSize:
     return spec
 
 
+def _prose_sentences(count: int, seed: int, grammar: set[str]) -> list[Sentence]:
+    """The first ``count`` prose sentences of ``seed``'s order whose transcripts are not among the
+    spoken ``grammar`` ones (so that no sentence is in two splits)."""
+    prose = [s for s in load_prose(seed).sentences if s.transcript not in grammar]
+    if len(prose) < count:
+        raise CorpusError(f"the corpus needs {count} prose sentences; WordNet gave {len(prose)}")
+    return prose[:count]
+
+
+def _mixed(grammar: list[Sentence], prose: list[Sentence], rng: random.Random) -> list[Sentence]:
+    """Both lists in one shuffled list, so that every speaker reads some of each."""
+    mixed = grammar + prose
+    rng.shuffle(mixed)
+    return mixed
+
+
 def plan_corpus(size: str = "mini", seed: int = 0) -> CorpusPlan:
     """Decide every utterance (id, sentence, voice, speed); deterministic in ``seed``."""
     spec = _resolve_size(size)
     train = tuple((100 + k, v) for k, v in enumerate(TRAIN_VOICES[: spec.train_voices]))
     unseen = tuple((200 + j, v) for j, v in enumerate(UNSEEN_VOICES[: spec.unseen_voices]))
-    per_voice = (spec.train_per_voice, spec.dev_per_voice, spec.test_per_voice)
-    counts = [spec.train_voices * n for n in per_voice]
-    # the LM text comes last: the spoken sentences are the same with or without it
-    spoken = sum(counts) + spec.tts_utterances
-    sentences = generate_sentences(spoken + spec.lm_sentences, seed)
-    ends = [sum(counts[: k + 1]) for k in range(3)]
+    num_train, num_dev, num_test = (
+        spec.train_voices * n for n in (spec.train_per_voice, spec.dev_per_voice, spec.test_per_voice)
+    )
+    prose_train, prose_dev = (round(n * spec.prose_share) for n in (num_train, num_dev))
+    # grammar: train, dev, test, TTS, then the LM text, so that the spoken sentences are the same
+    # with or without it; prose: test-prose first (the same for every size), train, dev, LM text
+    counts = [num_train - prose_train, num_dev - prose_dev, num_test, spec.tts_utterances]
+    ends = [sum(counts[: k + 1]) for k in range(len(counts))]
+    grammar = generate_sentences(ends[-1] + spec.lm_sentences, seed)
+    known = {s.transcript for s in grammar[: ends[-1]]}
+    prose_counts = [spec.test_prose, prose_train, prose_dev]
+    prose_ends = [sum(prose_counts[: k + 1]) for k in range(len(prose_counts))]
+    prose = _prose_sentences(prose_ends[-1] + spec.lm_prose, seed, known)
+    mix = random.Random(f"mix-{seed}")
+    test_prose = prose[: prose_ends[0]]
     by_split = {
-        "train": (train, sentences[: ends[0]]),
-        "dev": (train, sentences[ends[0] : ends[1]]),
-        "test": (train, sentences[ends[1] : ends[2]]),
-        "test-unseen-voice": (unseen, sentences[ends[1] : ends[2]]),
+        "train": (train, _mixed(grammar[: ends[0]], prose[prose_ends[0] : prose_ends[1]], mix)),
+        "dev": (train, _mixed(grammar[ends[0] : ends[1]], prose[prose_ends[1] : prose_ends[2]], mix)),
+        "test": (train, grammar[ends[1] : ends[2]]),
+        "test-unseen-voice": (unseen, grammar[ends[1] : ends[2]]),
+        "test-prose": (train, test_prose),
+        "test-prose-unseen-voice": (unseen, test_prose),
     }
     rng = random.Random(f"speed-{seed}")
     asr: list[AsrUtterance] = []
@@ -270,8 +311,10 @@ def plan_corpus(size: str = "mini", seed: int = 0) -> CorpusPlan:
             split, speakers, split_sentences, spec.chapter_size, chapter, rng
         )
         asr += utterances
-    tts = _tts_utterances(sentences[ends[2] : spoken], spec.tts_test)
-    lm_text = tuple(s.transcript for s in sentences[spoken:])
+    tts = _tts_utterances(grammar[ends[2] : ends[3]], spec.tts_test)
+    spoken_prose = {s.transcript for s in prose[: prose_ends[-1]]}
+    lm_grammar = [s for s in grammar[ends[-1] :] if s.transcript not in spoken_prose]
+    lm_text = tuple(s.transcript for s in lm_grammar + prose[prose_ends[-1] :])
     speakers = {split: spk for split, (spk, _) in by_split.items()}
     return CorpusPlan(spec, seed, speakers, tuple(asr), tuple(tts), lm_text)
 
@@ -389,6 +432,12 @@ def _check_request(path: Path, request: dict) -> bool:
         raise CorpusError(
             f"{path}: unreadable ({err}); delete {path.parent} and build again"
         ) from err
+    if found.get("format_version") != request["format_version"]:
+        raise CorpusError(
+            f"{path} records a corpus of format {found.get('format_version')}, made by an older "
+            f"speechattn (this one makes format {request['format_version']}: prose sentences and "
+            f"the test-prose splits); pass another --out, or delete {path.parent} to rebuild it"
+        )
     if found != request:
         raise CorpusError(
             f"{path} records a corpus with {found}, but {request} was asked for; "
@@ -412,7 +461,8 @@ def _check_tools(spec: CorpusSize) -> dict[str, str]:
     require_engines(engines)
     if "flite" in engines:
         check_flite_voices({v.name for v in voices if v.engine == "flite"})
-    return {**engine_versions(engines), "wordfreq": version("wordfreq")}
+    wordnet = load_prose(0).digest  # raises ProseNotFoundError early, naming the package
+    return {**engine_versions(engines), "wordfreq": version("wordfreq"), "wordnet_examples": wordnet}
 
 
 def build_corpus(
@@ -435,6 +485,7 @@ def build_corpus(
 
     Raises:
         SynthesizerNotFoundError: ``espeak-ng`` or ``flite`` is missing (names the package).
+        ProseNotFoundError: WordNet's files are missing (names the package, ``wordnet-base``).
         CorpusError: ``out_dir`` holds a different corpus, or the arguments are invalid.
         SynthesisError: a synthesizer failed or produced unusable audio.
     """
@@ -492,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_command("speechattn corpus", lambda: _build(args),
-                       (SynthesizerNotFoundError, SynthesisError))
+                       (SynthesizerNotFoundError, SynthesisError, ProseNotFoundError))
 
 
 def _build(args: argparse.Namespace) -> int:
