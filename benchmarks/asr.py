@@ -24,6 +24,10 @@ Stages (``--stages``, default ``train decode breakdown``):
   referee    pocketsphinx (its own US-English model, see benchmarks/referee.py) on ``DATA``'s
              ``--split`` manifests (default ``test``), WER and CER against the references: the
              figure to print beside ours (e.g. the real LJ Speech clips, where it reads ~25%).
+  lm         the character LM of the config (``lm.order``, ``lm.discount``) on DATA's training
+             transcripts plus ``lm.text`` and any ``--lm-text`` files: seconds to fit, n-grams and
+             contexts, file size, seconds to load, and the process's peak memory before and
+             after (run it alone, in its own process: the peak is the process's).
 Peak memory (``resource.getrusage`` max RSS) is printed after every stage.
 """
 
@@ -56,7 +60,7 @@ from speechattn.data.manifest import read_manifest
 from speechattn.nn.encoder import reduced_lengths
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("train", "decode", "breakdown", "full", "referee")
+STAGES = ("train", "decode", "breakdown", "full", "referee", "lm")
 # the splits `full` decodes, and their WER targets (offline.yaml on the small corpus, beam 10)
 # the offline corpus's grammar test sets and its prose ones (sentences of real English, #16)
 WER_TARGETS = {"test": 10.0, "test-unseen-voice": 25.0, "test-prose": 15.0,
@@ -264,6 +268,31 @@ def stage_full(
                   f"target <= {target:g}%: {verdict})")  # fmt: skip
 
 
+def stage_lm(config: ASRRecipeConfig, data: Path, extra_text: list[Path], workdir: Path) -> None:
+    from speechattn.asr.lm import CharNgramLM, fit_texts, read_texts
+    from speechattn.text import Vocab
+
+    texts_from = [p for p in [lm_text_path(config, data), *extra_text] if p is not None]
+    texts = read_texts([data / "train.jsonl"], texts_from)
+    vocab = Vocab.load(data / "vocab.json")
+    print(f"lm: order {config.lm.order} on {len(texts)} sentences ({sum(map(len, texts)) / 1e6:.1f}M "
+          f"characters: train.jsonl + {', '.join(map(str, texts_from)) or 'nothing else'}); "
+          f"before fitting: {peak_memory()}")  # fmt: skip
+    start = time.perf_counter()
+    lm = fit_texts(texts, vocab, config.lm)
+    fitted = time.perf_counter() - start
+    path = lm.save(workdir / "bench_lm.json")
+    contexts = sum(len(c) for c in lm._contexts)
+    print(f"lm: fitted in {fitted:.1f} s: {lm.num_ngrams} n-grams, {contexts} contexts, table "
+          f"{lm._table.numel() * 4 / 2**20:.0f} MiB, file {path.stat().st_size / 2**20:.1f} MiB; "
+          f"{peak_memory()}")  # fmt: skip
+    del lm
+    start = time.perf_counter()
+    CharNgramLM.load(path, len(vocab))
+    print(f"lm: loaded in {time.perf_counter() - start:.1f} s; {peak_memory()}")
+    path.unlink()
+
+
 def stage_referee(data: Path, splits: list[str]) -> None:
     from referee import make_recognizer, recognize  # benchmarks/referee.py
 
@@ -321,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--lexicon", type=Path, help="full: also decode with this word list (infer.py --lexicon)"
     )
     parser.add_argument("--split", nargs="+", default=["test"], help="referee: manifests to read")
+    parser.add_argument(
+        "--lm-text", type=Path, nargs="*", default=[], help="lm: more text files to fit on"
+    )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     return parser
 
@@ -337,7 +369,11 @@ def main(argv: list[str] | None = None) -> int:
         stage_full(args.config, args.overrides, data, exp, args.lexicon)
     if "referee" in args.stages:
         stage_referee(data, args.split)
-    quick = [s for s in args.stages if s not in ("full", "referee")]
+    if "lm" in args.stages:
+        config = resolve_config(ASRRecipeConfig, args.config, args.overrides)
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        stage_lm(config, data, args.lm_text, args.workdir)
+    quick = [s for s in args.stages if s not in ("full", "referee", "lm")]
     if quick:
         config = resolve_config(ASRRecipeConfig, args.config, args.overrides)
         torch.manual_seed(0)

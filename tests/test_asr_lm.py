@@ -72,6 +72,33 @@ def test_save_load_round_trip_and_errors(lm, tmp_path):
         fit_texts(["THE CAT"], VOCAB, LMConfig())
 
 
+def test_an_lm_file_of_the_first_format_still_loads(lm, tmp_path):
+    # format 1 (experiments trained before the counts became arrays): [[ids...], count] rows
+    rows = []
+    for n, (keys, counts) in lm.ngrams.items():
+        for key, count in zip(keys.tolist(), counts.tolist(), strict=True):
+            gram = [(key // len(VOCAB) ** (n - 1 - i)) % len(VOCAB) for i in range(n)]
+            rows.append([gram, count])
+    record = {"format": "speechattn-char-ngram-1", "order": lm.order, "discount": lm.discount,
+              "vocab_size": lm.vocab_size, "source": None, "ngrams": rows}  # fmt: skip
+    (tmp_path / "old.json").write_text(json.dumps(record))
+    old = CharNgramLM.load(tmp_path / "old.json", len(VOCAB))
+    histories = [[EOS], [EOS, *ids("THE C")], [EOS, *ids("A H")], [EOS, *ids("ZZ")]]
+    torch.testing.assert_close(old.log_probs(histories), lm.log_probs(histories), atol=0, rtol=0)
+    assert old.count(ids("CAT")) == lm.count(ids("CAT")) == 3
+
+
+def test_counting_and_the_limits_of_the_keys():
+    vocab = Vocab.build(["AB"])
+    lm = CharNgramLM.fit([vocab.encode("ABAB")], len(vocab), order=3)
+    a, b = vocab.encode("AB")
+    assert lm.count([a, b]) == 2 and lm.count([b, a]) == 1 and lm.count([EOS, a]) == 1
+    assert lm.count([EOS, a, b]) == 1 and lm.count([a, b, EOS]) == 1 and lm.count([b, b]) == 0
+    assert lm.context_of([EOS, a, b]) == (a, b) and lm.context_of([EOS, b, b]) == (b,)
+    with pytest.raises(ValueError, match="does not fit 64-bit n-gram keys"):
+        CharNgramLM.fit([vocab.encode("AB")], 300, order=8)
+
+
 @pytest.fixture(scope="module")
 def model() -> LAS:
     torch.manual_seed(0)
@@ -110,7 +137,8 @@ def test_train_lm_command(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert printed.startswith("3 sentences, order 3") and "perplexity" in printed
     loaded = CharNgramLM.load(out, len(VOCAB))
-    assert loaded.order == 3 and loaded.counts[tuple(ids("SAT"))] == 1  # from more.txt, upper-cased
+    assert loaded.order == 3 and loaded.count(ids("SAT")) == 1  # from more.txt, upper-cased
+    assert loaded.count(ids("THE")) == 2 and loaded.count(ids("TAC")) == 0
     assert math.isfinite(loaded.perplexity([ids("THE HAT")]))
     (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
     bad = ["--vocab", str(tmp_path / "vocab.json"), "--text", str(tmp_path / "latin1.txt"),
