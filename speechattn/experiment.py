@@ -144,7 +144,10 @@ def load_experiment(
     stats = GlobalCMVN.load(_require(exp_dir / stats_file, "feature statistics", direction, train_script))
     path = Path(checkpoint) if checkpoint is not None else find_checkpoint(exp_dir, train_script)
     state = load_checkpoint(path)["model"]
-    model = build_model(config, vocab, stats)
+    try:
+        model = build_model(config, vocab, stats)
+    except ValueError as err:  # e.g. statistics of other features: name the folder
+        raise ValueError(f"{exp_dir}: {err}") from None
     load_model_state(
         model, state, path, "use a checkpoint of this experiment",
         f"weights do not fit the model of {config_path} and {exp_dir / 'vocab.json'}",

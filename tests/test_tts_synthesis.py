@@ -268,6 +268,13 @@ def test_load_tts_errors_name_the_file(tts, tmp_path):
     torch.save({"model": other.state_dict()}, exp / "best.pt")
     with pytest.raises(ValueError, match="best.pt: weights do not fit the model of .*config.yaml"):
         load_tts(exp)
+    torch.save({"model": tts.model.state_dict(), "step": 3}, exp / "best.pt")
+    mel_stats = exp / "mel_stats.json"
+    mel_stats.rename(exp / "kept.json")
+    GlobalCMVN(torch.zeros(7), torch.ones(7)).save(mel_stats)  # statistics of other features
+    with pytest.raises(ValueError, match=r"exp: mel_stats.json: 7 bins but model.num_mels="):
+        load_tts(exp)
+    (exp / "kept.json").replace(mel_stats)
     (exp / "best.pt").unlink()
     with pytest.raises(FileNotFoundError, match="no best.pt"):
         load_tts(exp)
