@@ -245,20 +245,21 @@ def stage_full(
           f"(best dev CER {result.best_metric}); {peak_memory()}")  # fmt: skip
     asr = load_asr(exp)
     search = dataclasses.replace(asr.config.search, beam_size=10)
-    decodings = [("beam10", asr)]
+    decodings = [("beam10", asr, search)]
     if asr.lm is not None:
-        decodings.append(("beam10_no_lm", dataclasses.replace(asr, lm=None)))
+        no_lm = dataclasses.replace(search, lm_weight=0.0)
+        decodings.append(("beam10_no_lm", dataclasses.replace(asr, lm=None), no_lm))
     if lexicon is not None:
         words = WordList.load(lexicon, asr.vocab)
-        decodings.append(("beam10_lexicon", dataclasses.replace(asr, words=words)))
+        decodings.append(("beam10_lexicon", dataclasses.replace(asr, words=words), search))
     for split, target in WER_TARGETS.items():
         manifest = data / f"{split}.jsonl"
         if not manifest.is_file():
             continue
         rows = read_manifest(manifest)
-        for name, recognizer in decodings:
+        for name, recognizer, settings in decodings:
             out = exp / "benchmark" / f"{split}_{name}"
-            record = run_decode(recognizer, rows, search, out, plot=0,
+            record = run_decode(recognizer, rows, settings, out, plot=0,
                                 name=str(manifest), progress=False)  # fmt: skip
             summary = score_hypotheses(out, record)
             wer, cer = 100 * summary["wer"], 100 * summary["cer"]
