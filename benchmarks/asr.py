@@ -283,9 +283,9 @@ def stage_lm(config: ASRRecipeConfig, data: Path, extra_text: list[Path], workdi
     lm = fit_texts(texts, vocab, config.lm)
     fitted = time.perf_counter() - start
     path = lm.save(workdir / "bench_lm.json")
-    contexts = sum(len(c) for c in lm._contexts)
-    print(f"lm: fitted in {fitted:.1f} s: {lm.num_ngrams} n-grams, {contexts} contexts, table "
-          f"{lm._table.numel() * 4 / 2**20:.0f} MiB, file {path.stat().st_size / 2**20:.1f} MiB; "
+    table = (lm.num_contexts + 1) * len(vocab) * 4  # float32 log-probabilities
+    print(f"lm: fitted in {fitted:.1f} s: {lm.num_ngrams} n-grams, {lm.num_contexts} contexts, "
+          f"table {table / 2**20:.0f} MiB, file {path.stat().st_size / 2**20:.1f} MiB; "
           f"{peak_memory()}")  # fmt: skip
     del lm
     start = time.perf_counter()

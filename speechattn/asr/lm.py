@@ -112,12 +112,15 @@ class CharNgramLM:
     def num_ngrams(self) -> int:
         return sum(len(keys) for keys, _ in self.ngrams.values())
 
+    @property
+    def num_contexts(self) -> int:
+        """Seen contexts: the rows of the probability table, besides the uniform one."""
+        return sum(len(keys) for keys in self._contexts)
+
     def count(self, gram: Sequence[int]) -> int:
         """How often the n-gram ``gram`` (ids) was seen in fitting (0: never)."""
         keys, counts = self.ngrams.get(len(gram), (np.zeros(0, np.int64), None))
-        key = 0
-        for token in gram:
-            key = key * self.vocab_size + int(token)
+        key = _key(gram, self.vocab_size)
         index = int(np.searchsorted(keys, key))
         return int(counts[index]) if index < len(keys) and keys[index] == key else 0
 
@@ -205,8 +208,9 @@ class CharNgramLM:
         discounted = seen.sub_(self.discount).clamp_min_(0).div_(total)
         return discounted.add_(lower * (self.discount * types / total))
 
-    def _rows_of(self, histories: Sequence[Sequence[int]]) -> np.ndarray:
-        """(N,) table rows: each history's longest seen suffix of at most ``order - 1`` ids."""
+    def _rows_of(self, histories: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) table rows of each history's longest seen suffix of at most ``order - 1`` ids,
+        and (N,) the length of that suffix."""
         width = self.order - 1
         tails = np.full((len(histories), width), -1, dtype=np.int64)  # right-aligned, -1: none
         for i, history in enumerate(histories):
@@ -214,6 +218,7 @@ class CharNgramLM:
             if len(tail):
                 tails[i, width - len(tail) :] = tail
         rows = np.full(len(histories), self._offsets[0] if len(self._contexts[0]) else 0)
+        lengths = np.zeros(len(histories), dtype=np.int64)
         keys = np.zeros(len(histories), dtype=np.int64)
         for m in range(1, width + 1):  # longer suffixes override shorter ones
             digit = tails[:, width - m]
@@ -227,25 +232,25 @@ class CharNgramLM:
             if not found.any():
                 break  # no longer suffix can be seen when this one is not
             rows = np.where(found, self._offsets[m] + index, rows)
-        return rows
+            lengths[found] = m
+        return rows, lengths
 
     def context_of(self, history: Sequence[int]) -> tuple[int, ...]:
         """The longest suffix (at most ``order - 1`` ids) of ``history`` that was seen in fitting."""
-        row = int(self._rows_of([history])[0])
-        m = max((m for m in range(len(self._offsets)) if self._offsets[m] <= row), default=0)
-        return tuple(history[max(len(history) - m, 0) :]) if m and row else ()
+        length = int(self._rows_of([history])[1][0])
+        return tuple(history[len(history) - length :]) if length else ()
 
     def log_probs(self, histories: Sequence[Sequence[int]]) -> Tensor:
         """(N,) histories (each starting with EOS) -> (N, V) log P(next id | history)."""
         if not len(histories):
             return torch.zeros(0, self.vocab_size)
-        return self._table[torch.from_numpy(self._rows_of(histories))]
+        return self._table[torch.from_numpy(self._rows_of(histories)[0])]
 
     def sentence_log_prob(self, ids: Sequence[int]) -> float:
         """log P(ids, then EOS): the sum of the per-character log-probabilities."""
         history = [EOS, *ids]
         targets = torch.tensor([*ids, EOS])
-        rows = self._rows_of([history[: k + 1] for k in range(len(history))])
+        rows, _ = self._rows_of([history[: k + 1] for k in range(len(history))])
         return float(self._table[torch.from_numpy(rows), targets].sum())
 
     def perplexity(self, sentences: Iterable[Sequence[int]]) -> float:
@@ -304,6 +309,14 @@ def _check_key_range(vocab_size: int, order: int) -> None:
         )
 
 
+def _key(gram: Sequence[int], vocab_size: int) -> int:
+    """An n-gram's key: its ids as the digits of a base-``vocab_size`` number, first id first."""
+    key = 0
+    for token in gram:
+        key = key * vocab_size + int(token)
+    return key
+
+
 def _log_table(probs: Tensor) -> Tensor:
     """float64 probabilities -> float32 log-probabilities (1e-30 for what cannot occur)."""
     return probs.clamp_min(1e-30).log().float()
@@ -313,13 +326,10 @@ def _keys_of_lists(ngrams: list, vocab_size: int) -> dict[int, tuple[np.ndarray,
     """The first format's ``[[ids...], count]`` rows as sorted keys and counts per length."""
     by_length: dict[int, tuple[list[int], list[int]]] = {}
     for gram, count in ngrams:
-        key = 0
-        for token in gram:
-            if not 0 <= int(token) < vocab_size:
-                raise ValueError(f"n-gram {gram} does not fit a vocabulary of {vocab_size}")
-            key = key * vocab_size + int(token)
+        if not all(0 <= int(token) < vocab_size for token in gram):
+            raise ValueError(f"n-gram {gram} does not fit a vocabulary of {vocab_size}")
         keys, counts = by_length.setdefault(len(gram), ([], []))
-        keys.append(key)
+        keys.append(_key(gram, vocab_size))
         counts.append(int(count))
     out = {}
     for n, (keys, counts) in by_length.items():
