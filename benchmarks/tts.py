@@ -22,6 +22,15 @@ Stages (``--stages``, default all):
   griffinlim       our Griffin-Lim vs ``librosa.griffinlim`` (same iterations, momentum 0.99, zero
                    initial phase): spectral convergence against the recording and time, both from
                    the true magnitude and from the log-mel (inverse mel included).
+  long             paragraphs of 400+ characters in one pass vs sentence by sentence (``--asr``
+                   needed; see ``benchmarks/tts_runs.py``).
+  seeds            train ``--config`` once per ``--seeds`` value into ``EXP/seed-N`` and print the
+                   spread of dev mel L1, our ASR's WER/CER, focus rate and stop-token endings
+                   (``--asr`` needed; no other stage beside it).
+
+    python benchmarks/tts.py --exp exp/tts_seeds --data data/tts_small --stages seeds \
+        --config recipes/tts/conf/offline.yaml --seeds 1 2 3 --asr exp/asr_offline
+    python benchmarks/tts.py --exp exp/tts_offline --data data/tts_small --stages long --asr exp/asr_offline
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import librosa
 import torch
 import torchaudio
 from referee import make_recognizer, recognize, write_bigram_lm  # benchmarks/referee.py
+from tts_runs import long_input, seeds  # benchmarks/tts_runs.py
 
 from speechattn.audio import LogMel, load_audio
 from speechattn.data.manifest import read_manifest
@@ -51,7 +61,8 @@ from speechattn.vocoder.griffin_lim import (
     spectral_convergence,
 )
 
-STAGES = ("intelligibility", "rtf", "griffinlim")
+STAGES = ("intelligibility", "rtf", "griffinlim", "long", "seeds")
+DEFAULT_STAGES = ["intelligibility", "rtf", "griffinlim"]
 
 
 def our_asr_intelligibility(asr_exp: Path, rows: list[dict], results: list[SynthesisResult]) -> None:
@@ -212,27 +223,44 @@ def griffinlim(tts: LoadedTTS, rows: list[dict], n_iter: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="TTS benchmark (prints figures).")
-    parser.add_argument("--exp", type=Path, required=True, help="trained experiment folder")
+    parser.add_argument(
+        "--exp", type=Path, required=True,
+        help="trained experiment folder (seeds: the folder of the seeds' experiments)",
+    )  # fmt: skip
     parser.add_argument("--data", type=Path, required=True, help="prepared data folder (test.jsonl)")
     parser.add_argument("--split", default="test", help="manifest to use (default: test)")
     parser.add_argument("--limit", type=int, default=50, help="at most this many sentences")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     parser.add_argument("--griffin-lim-iters", type=int, default=32)
-    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=DEFAULT_STAGES)
     parser.add_argument(
         "--lm", choices=("default", "train"), default="default",
         help="recognizer LM: pocketsphinx's own, or a bigram of DATA/train.jsonl's text (never "
         "the test sentences): sharper and faster on the small offline vocabulary",
     )  # fmt: skip
     parser.add_argument("--asr", type=Path, help="also score with this trained ASR experiment")
+    parser.add_argument("--config", type=Path, help="seeds: the recipe config to train")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds: train.seed values")
+    parser.add_argument("--paragraphs", type=int, default=3, help="long: how many paragraphs")
+    parser.add_argument("--min-chars", type=int, default=400, help="long: characters per paragraph")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="seeds: config overrides")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if {"long", "seeds"} & set(args.stages) and args.asr is None:
+        parser.error("--stages long and seeds score with our recognizer: give --asr EXP")
+    if "seeds" in args.stages and (args.config is None or len(args.stages) > 1):
+        parser.error("--stages seeds trains, alone: give --config RECIPE.yaml and no other stage")
     torch.set_num_threads(args.threads)
-    tts = load_tts(args.exp)
     rows = read_manifest(args.data / f"{args.split}.jsonl")[: args.limit]
+    if "seeds" in args.stages:
+        texts, audio = [row["text"] for row in rows], [row["audio"] for row in rows]
+        seeds(args.config, args.overrides, args.data, args.exp, args.seeds, texts, args.asr, audio)
+        return 0
+    tts = load_tts(args.exp)
     print(f"{args.exp}: {sum(p.numel() for p in tts.model.parameters()) / 1e6:.2f}M parameters; "
           f"{len(rows)} sentences from {args.data / args.split}.jsonl")  # fmt: skip
     if "intelligibility" in args.stages:
@@ -245,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         rtf(tts, rows)
     if "griffinlim" in args.stages:
         griffinlim(tts, rows[: min(len(rows), 10)], args.griffin_lim_iters)
+    if "long" in args.stages:
+        long_input(tts, [row["text"] for row in rows], args.asr, args.min_chars, args.paragraphs)
     return 0
 
 

@@ -32,7 +32,9 @@ __all__ = [
     "AlignmentMeasures",
     "ErrorRates",
     "alignment_measures",
+    "attention_coverage",
     "error_rates",
+    "first_steps_reaching",
     "mean_measures",
     "utterance_errors",
 ]
@@ -250,3 +252,30 @@ def mean_measures(
         raise ValueError(f"mean_measures: weights must be >= 0 with a positive sum, got {weights}")
     shares = [w / total for w in weights]  # exactly 1.0 for one item, so its values are kept
     return AlignmentMeasures(*(sum(s * m[i] for s, m in zip(shares, measures)) for i in range(3)))
+
+
+def attention_coverage(att: torch.Tensor | np.ndarray | Sequence, threshold: float = 0.5) -> float:
+    """Fraction of the encoder positions (characters) of ``att`` (U, T) that receive at least
+    ``threshold`` of attention summed over the decoder steps: 1.0 when the attention passes over
+    every character, lower when it skips some (a word that is never spoken).
+
+    >>> attention_coverage([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # the middle character skipped
+    0.6666666666666666
+    """
+    return float((_as_matrix(att).sum(axis=0) >= threshold).mean())
+
+
+def first_steps_reaching(att: torch.Tensor | np.ndarray | Sequence, positions: Sequence[int]) -> list[int]:
+    """For each encoder position p (ascending), the first decoder step u at which the attention
+    peak has reached p or gone past it (``max_{u' <= u} argmax_t att[u', t] >= p``), or U when it
+    never does. Cutting the output at these steps splits a long utterance into the parts spoken
+    for each span of the input (e.g. one part per sentence of a paragraph).
+
+    >>> first_steps_reaching([[1, 0, 0, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], [1, 2, 3])
+    [1, 3, 3]
+    """
+    matrix = _as_matrix(att)
+    if list(positions) != sorted(positions):
+        raise ValueError(f"first_steps_reaching: positions must ascend, got {list(positions)}")
+    reached = np.maximum.accumulate(matrix.argmax(axis=1))  # (U,) furthest peak so far
+    return [int(np.searchsorted(reached, p, side="left")) for p in positions]

@@ -9,7 +9,9 @@ import torch
 from speechattn.metrics import (
     AlignmentMeasures,
     alignment_measures,
+    attention_coverage,
     error_rates,
+    first_steps_reaching,
     mean_measures,
     utterance_errors,
 )
@@ -164,3 +166,26 @@ def test_mean_measures_weights_and_keeps_a_single_one_exactly():
         mean_measures([first, second], [1])
     with pytest.raises(ValueError, match="positive sum"):
         mean_measures([first], [0])
+
+
+def test_attention_coverage_counts_characters_with_enough_mass():
+    diagonal = np.eye(4)  # every character attended once, fully
+    assert attention_coverage(diagonal) == 1.0
+    skipping = np.array([[1.0, 0, 0, 0], [0, 0.6, 0.4, 0], [0, 0, 0, 1.0]])  # col 2 gets 0.4
+    assert attention_coverage(skipping) == 0.75
+    assert attention_coverage(skipping, threshold=0.3) == 1.0
+    spread = np.full((2, 4), 0.25)  # two steps of uniform attention: 0.5 per character
+    assert attention_coverage(spread) == 1.0
+    assert attention_coverage(torch.tensor(spread), threshold=0.51) == 0.0
+    with pytest.raises(ValueError, match="non-empty"):
+        attention_coverage(np.zeros((0, 3)))
+
+
+def test_first_steps_reaching_follows_the_furthest_peak():
+    peaks = [0, 1, 1, 3, 2, 5]  # step 4 looks back at 2: the furthest peak so far stays 3
+    att = np.eye(6)[peaks]
+    assert first_steps_reaching(att, [1, 2, 3, 4, 5]) == [1, 3, 3, 5, 5]
+    assert first_steps_reaching(att, []) == []
+    assert first_steps_reaching(att[:4], [4]) == [4]  # never reached: U
+    with pytest.raises(ValueError, match="must ascend"):
+        first_steps_reaching(att, [3, 1])
