@@ -32,7 +32,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from speechattn.data.manifest import atomic_write_text
+from speechattn.fileio import write_text_atomic
 
 __all__ = [
     "BLANK",
@@ -194,7 +194,7 @@ class Vocab:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the vocabulary as JSON (atomically) and return the path."""
         path = Path(path)
-        atomic_write_text(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n")
         return path
 
     @classmethod

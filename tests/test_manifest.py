@@ -62,11 +62,11 @@ def test_atomic_write_gives_the_usual_file_mode(tmp_path):
     import os
     import stat
 
-    from speechattn.data.manifest import atomic_write_text
+    from speechattn.fileio import write_text_atomic
 
     umask = os.umask(0o022)
     try:
-        atomic_write_text(tmp_path / "a.txt", "x")
+        write_text_atomic(tmp_path / "a.txt", "x")
     finally:
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644  # not mkstemp's 0600

@@ -35,9 +35,9 @@ from speechattn.asr.scoring import (
     score_hypotheses,
     write_hypotheses,
 )
-from speechattn.data.manifest import atomic_write_text, read_manifest
+from speechattn.data.manifest import read_manifest
 from speechattn.errors import run_command
-from speechattn.fileio import ensure_folder
+from speechattn.fileio import ensure_folder, write_text_atomic
 
 __all__ = ["audio_rows", "search_from_args", "run_decode", "build_parser", "main"]
 
@@ -108,7 +108,7 @@ def run_decode(
         "rtf": round(elapsed / audio_seconds, 4) if audio_seconds else None,
         "device": str(next(asr.model.parameters()).device),
     }  # fmt: skip
-    atomic_write_text(out_dir / "decode.json", json.dumps(record, indent=2) + "\n")
+    write_text_atomic(out_dir / "decode.json", json.dumps(record, indent=2) + "\n")
     return record
 
 
@@ -161,7 +161,7 @@ def _stage_decode(args: argparse.Namespace) -> None:
     fused = asr.lm is not None and search.lm_weight > 0
     record["lm"] = str(args.lm or args.exp / LM_FILE) if fused else None
     record["lexicon"] = f"{args.lexicon} ({len(asr.words)} words)" if asr.words else None
-    atomic_write_text(args.out / "decode.json", json.dumps(record, indent=2) + "\n")
+    write_text_atomic(args.out / "decode.json", json.dumps(record, indent=2) + "\n")
     print(f"decoded {record['utterances']} utterance(s), {len(record['skipped'])} skipped, "
           f"RTF {record['rtf']} -> {args.out / 'hyp.txt'}")  # fmt: skip
     if args.audio:

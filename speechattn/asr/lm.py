@@ -45,7 +45,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from speechattn.data.manifest import atomic_write_text, read_manifest, read_text_lines
+from speechattn.data.manifest import read_manifest, read_text_lines
+from speechattn.fileio import write_text_atomic
 from speechattn.text import BLANK, EOS, PAD, UNK, Vocab
 
 __all__ = [
@@ -272,7 +273,7 @@ class CharNgramLM:
             "ngrams": {str(n): [keys.tolist(), counts.tolist()]
                        for n, (keys, counts) in self.ngrams.items()},
         }  # fmt: skip
-        atomic_write_text(Path(path), json.dumps(record, separators=(",", ":")) + "\n")
+        write_text_atomic(Path(path), json.dumps(record, separators=(",", ":")) + "\n")
         return Path(path)
 
     @classmethod

@@ -53,9 +53,9 @@ from speechattn.data.librispeech import (
     locate_splits,
     scan_split,
 )
-from speechattn.data.manifest import atomic_write_text, write_manifest
+from speechattn.data.manifest import write_manifest
 from speechattn.errors import run_command
-from speechattn.fileio import atomic_write, ensure_folder
+from speechattn.fileio import atomic_write, ensure_folder, write_text_atomic
 from speechattn.text import Vocab, normalize_asr, normalize_tts
 
 __all__ = [
@@ -76,7 +76,7 @@ def _write_skipped(path: Path, skipped: Sequence[Skipped]) -> None:
 
     lines = ["split\tid\tpath\treason"]
     lines += ["\t".join(clean(v) for v in (s.split, s.id, s.path, s.reason)) for s in skipped]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def _resolve_train_subsets(subsets: Sequence[str], train_subsets: Sequence[str] | None) -> list[str]:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from speechattn.asr.decode import Decoded
-from speechattn.data.manifest import atomic_write_text, read_manifest, write_manifest
+from speechattn.data.manifest import read_manifest, write_manifest
+from speechattn.fileio import write_text_atomic
 from speechattn.metrics import AlignmentMeasures, alignment_measures, error_rates, utterance_errors
 from speechattn.plot import plot_alignment
 
@@ -64,7 +65,7 @@ def decoded_row(decoded: Decoded) -> dict[str, Any]:
 
 def write_hypotheses(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> None:
     """``hyp.txt`` and ``hyps.jsonl`` for ``rows`` (from :func:`decoded_row`)."""
-    atomic_write_text(out_dir / "hyp.txt", "".join(f"{r['id']} {r['hyp']}\n" for r in rows))
+    write_text_atomic(out_dir / "hyp.txt", "".join(f"{r['id']} {r['hyp']}\n" for r in rows))
     write_manifest(out_dir / "hyps.jsonl", rows)
 
 
@@ -126,7 +127,7 @@ def score_hypotheses(out_dir: Path, extra: Mapping[str, Any] | None = None) -> d
     lines = ["\t".join(_TSV_COLUMNS)]
     for row in per_utt:
         lines.append("\t".join(_tsv_value(row[c]) for c in _TSV_COLUMNS))
-    atomic_write_text(out_dir / "per_utt.tsv", "\n".join(lines) + "\n")
+    write_text_atomic(out_dir / "per_utt.tsv", "\n".join(lines) + "\n")
     write_manifest(out_dir / "per_utt.jsonl", per_utt)
     rates = error_rates([r["ref"] for r in scored], [r["hyp"] for r in scored])
     summary = {
@@ -136,7 +137,7 @@ def score_hypotheses(out_dir: Path, extra: Mapping[str, Any] | None = None) -> d
         **({"speakers": speakers} if len(speakers := speaker_rates(scored)) > 1 else {}),
         **(extra or {}),
     }
-    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 

@@ -35,7 +35,6 @@ __all__ = [
     "TextLine",
     "utf8_lines",
     "write_manifest",
-    "atomic_write_text",
 ]
 
 
@@ -108,7 +107,7 @@ def write_manifest(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any
             lines.append(json.dumps(dict(row), ensure_ascii=False))
         except TypeError as err:
             raise TypeError(f"{path}: row {position} is not JSON-serialisable ({err})") from None
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
 class TextLine(NamedTuple):
@@ -185,11 +184,3 @@ def read_text_lines(path: str | os.PathLike[str]) -> list[str]:
         return path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` atomically (:func:`speechattn.fileio.write_text_atomic`).
-
-    Readers see either the old file or the complete new one, never a partial write.
-    """
-    write_text_atomic(path, text)

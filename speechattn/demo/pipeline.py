@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from speechattn.fileio import ensure_folder
+from speechattn.fileio import ensure_folder, write_text_atomic
 
 __all__ = ["DemoContext", "STAGES", "MODES", "build_parser", "main", "run_demo"]
 
@@ -114,11 +114,11 @@ def stage_tts_train(ctx: DemoContext) -> None:
 
 
 def stage_tts_synthesize(ctx: DemoContext) -> None:
-    from speechattn.data.manifest import atomic_write_text, read_manifest
+    from speechattn.data.manifest import read_manifest
 
     rows = read_manifest(ctx.exp / "data" / "tts" / "test.jsonl")[: ctx.settings.tts_sentences]
     texts = ctx.exp / "tts" / "test_sentences.txt"
-    atomic_write_text(texts, "".join(row["text"] + "\n" for row in rows))
+    write_text_atomic(texts, "".join(row["text"] + "\n" for row in rows))
     _run("speechattn.tts.infer", [
         "--exp", ctx.exp / "tts", "--text-file", texts, "--out", ctx.exp / "tts" / "synth"])
 

@@ -69,13 +69,12 @@ from speechattn.data.download import DownloadError
 from speechattn.data.ljspeech import download_ljspeech, find_ljspeech_dir, scan_metadata
 from speechattn.data.manifest import (
     SPLITS,
-    atomic_write_text,
     read_split_file,
     read_text_lines,
     write_manifest,
 )
 from speechattn.errors import run_command
-from speechattn.fileio import atomic_write, ensure_folder
+from speechattn.fileio import atomic_write, ensure_folder, write_text_atomic
 from speechattn.text import Vocab, normalize_tts
 
 __all__ = [
@@ -322,7 +321,7 @@ def _write_outputs(
     computed: int,
 ) -> PrepareSummary:
     # Written first, so that the error below can point at it.
-    atomic_write_text(
+    write_text_atomic(
         out_dir / "skipped.tsv", "".join(f"{i}\t{reason}\n" for i, reason in sorted(skipped))
     )
     if not splits["train"]:
@@ -354,7 +353,7 @@ def _write_outputs(
     counts = {split: len(ids) for split, ids in splits.items()}
     found = sum(counts.values()) + len(skipped)
     report = {"found": found, "counts": counts, "skipped": len(skipped), "config": asdict(config)}
-    atomic_write_text(out_dir / "prepare.json", json.dumps(report, indent=1) + "\n")
+    write_text_atomic(out_dir / "prepare.json", json.dumps(report, indent=1) + "\n")
     if skipped:
         log.warning("%d row(s) skipped, reasons in %s", len(skipped), out_dir / "skipped.tsv")
     return PrepareSummary(out_dir, counts, sorted(skipped), computed, found)
