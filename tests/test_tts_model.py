@@ -243,6 +243,24 @@ def test_stop_token_ends_decoding_early():
     assert out.alignments.shape[1] == 1
 
 
+def test_stop_near_end_ignores_a_stop_before_the_attention_reaches_the_end():
+    model = make()
+    with torch.no_grad():
+        model.stop_proj.bias.fill_(100.0)  # the stop token fires at every step
+    text, text_lengths, _, _ = batch()
+    for near in (0, 2):
+        out = infer(model, text, text_lengths, InferenceConfig(max_decoder_steps=40, stop_near_end=near))
+        for b in range(len(text_lengths)):
+            peaks = out.alignments[b, : int(out.decoder_steps[b])].argmax(dim=1)
+            first = int(text_lengths[b]) - 1 - near  # first position that lets it stop
+            assert (peaks[:-1] < first).all()  # every earlier step's stop was ignored
+            if not out.reached_cap[b]:
+                assert peaks[-1] >= first  # it stopped at the first step near the end
+        assert out.decoder_steps.max() > 1  # the untrained attention is slow to get there
+    with pytest.raises(ValueError, match="stop_near_end"):
+        infer(model, text, text_lengths, InferenceConfig(stop_near_end=-1))
+
+
 def test_inference_window_is_local_and_restored():
     model = make()
     model.decoder.attention.window = None

@@ -16,6 +16,11 @@ words nor babble in a loop.
 softmax: below 1 it sharpens the weights onto fewer characters (Chorowski et al., 2015, call
 1 / temperature the "sharpening" factor). ``None`` keeps the temperature the model was trained
 with.
+
+``stop_near_end`` (None: off) accepts a stop only once the attention's peak is within that many
+characters of the item's last input position (its EOS): a stop token that fires early, before
+the text has been read, is then ignored. It guards against the "stops early" failure; it cannot
+make a voice that skips words read them.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class InferenceConfig:
 
     max_decoder_steps: int = 1000
     stop_threshold: float = 0.5
+    stop_near_end: int | None = None  # a stop counts only with the peak this near the EOS
     window: int | None = 4  # None: global attention, as in training
     window_backward: int | None = 1
     temperature: float | None = None  # None: the model's attention temperature; < 1 sharpens
@@ -80,6 +86,8 @@ def _check(config: InferenceConfig) -> None:
         raise ValueError(f"max_decoder_steps must be >= 1, got {config.max_decoder_steps}")
     if not 0.0 < config.stop_threshold < 1.0:
         raise ValueError(f"stop_threshold must be in (0, 1), got {config.stop_threshold}")
+    if config.stop_near_end is not None and config.stop_near_end < 0:
+        raise ValueError(f"stop_near_end must be >= 0 or None, got {config.stop_near_end}")
     if config.window is not None and config.window < 0:
         raise ValueError(f"window must be >= 0 or None, got {config.window}")
     if config.temperature is not None and config.temperature <= 0:
@@ -115,6 +123,8 @@ def _decode(
     frame = memory.new_zeros(batch, model.config.num_mels)  # the go frame
     steps = torch.full((batch,), config.max_decoder_steps, dtype=torch.long, device=memory.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=memory.device)
+    if config.stop_near_end is not None:
+        end_zone = memory_lengths.to(memory.device) - 1 - config.stop_near_end  # (B,) first index
     frames, weights = [], []
     for u in range(config.max_decoder_steps):
         out = model.step(frame, memory, mask, state, keys, dropout)
@@ -122,6 +132,8 @@ def _decode(
         weights.append(out.weights)
         state, frame = out.state, out.frames[:, -1]
         stops = torch.sigmoid(out.stop_logit) > config.stop_threshold  # (B,)
+        if config.stop_near_end is not None:
+            stops &= out.weights.argmax(dim=1) >= end_zone
         steps = torch.where(stops & ~finished, torch.full_like(steps, u + 1), steps)
         finished |= stops
         if bool(finished.all()):
