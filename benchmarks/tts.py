@@ -49,11 +49,12 @@ from referee import make_recognizer, recognize, write_bigram_lm  # benchmarks/re
 from tts_runs import long_input, seeds  # benchmarks/tts_runs.py
 
 from speechattn.audio import LogMel, load_audio
+from speechattn.config import config_from_dict, config_to_dict, merge_override, parse_override
 from speechattn.data.manifest import read_manifest
 from speechattn.metrics import error_rates
 from speechattn.text import normalize_asr
 from speechattn.tts.pretrained import LoadedTTS, load_tts
-from speechattn.tts.synthesize import SynthesisResult, synthesize
+from speechattn.tts.synthesize import SynthesisConfig, SynthesisResult, synthesize
 from speechattn.vocoder import VocoderConfig
 from speechattn.vocoder.griffin_lim import (
     GriffinLimVocoder,
@@ -221,6 +222,17 @@ def griffinlim(tts: LoadedTTS, rows: list[dict], n_iter: int) -> None:
         print(f"  {label:32s} {statistics.mean(convergence[key]):15.4f} {times[key] / audio:8.3f}")
 
 
+def synthesis_overrides(config: SynthesisConfig, overrides: list[str]) -> SynthesisConfig:
+    """The voice's synthesis settings with ``synthesis.KEY=VALUE`` overrides applied."""
+    values = config_to_dict(config)
+    for item in overrides:
+        path, value = parse_override(item)
+        if path[0] != "synthesis" or len(path) < 2:
+            raise SystemExit(f"{item}: only synthesis.* settings can be overridden for a trained voice")
+        merge_override(values, path[1:], value)
+    return config_from_dict(SynthesisConfig, values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="TTS benchmark (prints figures).")
     parser.add_argument(
@@ -243,7 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds: train.seed values")
     parser.add_argument("--paragraphs", type=int, default=3, help="long: how many paragraphs")
     parser.add_argument("--min-chars", type=int, default=400, help="long: characters per paragraph")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="seeds: config overrides")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="key=value",
+        help="seeds: recipe config overrides; other stages: synthesis.* settings of the voice",
+    )  # fmt: skip
     return parser
 
 
@@ -261,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         seeds(args.config, args.overrides, args.data, args.exp, args.seeds, texts, args.asr, audio)
         return 0
     tts = load_tts(args.exp)
+    if args.overrides:
+        tts.config = synthesis_overrides(tts.config, args.overrides)
     print(f"{args.exp}: {sum(p.numel() for p in tts.model.parameters()) / 1e6:.2f}M parameters; "
           f"{len(rows)} sentences from {args.data / args.split}.jsonl")  # fmt: skip
     if "intelligibility" in args.stages:
