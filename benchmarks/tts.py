@@ -22,6 +22,9 @@ Stages (``--stages``, default all):
   griffinlim       our Griffin-Lim vs ``librosa.griffinlim`` (same iterations, momentum 0.99, zero
                    initial phase): spectral convergence against the recording and time, both from
                    the true magnitude and from the log-mel (inverse mel included).
+  diagnose         the same sentences recognized at four points from recording to synthesis:
+                   the recording, Griffin-Lim of its log-mel, the model's teacher-forced mel,
+                   free-running synthesis (``benchmarks/tts_diagnose.py``): where the words are lost.
   long             paragraphs of 400+ characters in one pass vs sentence by sentence (``--asr``
                    needed; see ``benchmarks/tts_runs.py``).
   seeds            train ``--config`` once per ``--seeds`` value into ``EXP/seed-N`` and print the
@@ -46,6 +49,7 @@ import librosa
 import torch
 import torchaudio
 from referee import make_recognizer, recognize, write_bigram_lm  # benchmarks/referee.py
+from tts_diagnose import diagnose  # benchmarks/tts_diagnose.py
 from tts_runs import long_input, seeds  # benchmarks/tts_runs.py
 
 from speechattn.audio import LogMel, load_audio
@@ -62,7 +66,7 @@ from speechattn.vocoder.griffin_lim import (
     spectral_convergence,
 )
 
-STAGES = ("intelligibility", "rtf", "griffinlim", "long", "seeds")
+STAGES = ("intelligibility", "diagnose", "rtf", "griffinlim", "long", "seeds")
 DEFAULT_STAGES = ["intelligibility", "rtf", "griffinlim"]
 
 
@@ -280,12 +284,14 @@ def main(argv: list[str] | None = None) -> int:
         tts.config = synthesis_overrides(tts.config, args.overrides)
     print(f"{args.exp}: {sum(p.numel() for p in tts.model.parameters()) / 1e6:.2f}M parameters; "
           f"{len(rows)} sentences from {args.data / args.split}.jsonl")  # fmt: skip
+    lm = None
+    if args.lm == "train" and {"intelligibility", "diagnose"} & set(args.stages):
+        train_text = [row["text"] for row in read_manifest(args.data / "train.jsonl")]
+        lm = write_bigram_lm(train_text, Path(tempfile.mkdtemp()) / "train.arpa")
     if "intelligibility" in args.stages:
-        lm = None
-        if args.lm == "train":
-            train_text = [row["text"] for row in read_manifest(args.data / "train.jsonl")]
-            lm = write_bigram_lm(train_text, Path(tempfile.mkdtemp()) / "train.arpa")
         intelligibility(tts, rows, lm, args.asr)
+    if "diagnose" in args.stages:
+        diagnose(tts, args.data, rows, make_recognizer(lm), args.asr)
     if "rtf" in args.stages:
         rtf(tts, rows)
     if "griffinlim" in args.stages:
