@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from referee import recognize  # benchmarks/referee.py
 
 from speechattn.audio import load_audio
 from speechattn.metrics import error_rates
@@ -53,8 +54,6 @@ def _scores(refs: list[str], hyps: list[str]) -> str:
 def diagnose(tts: LoadedTTS, data_dir: Path, rows: list[dict], recognizer, asr_exp: Path | None) -> None:
     """Print WER/CER at each point of the chain (module docstring) for ``rows`` of a prepared
     TTS manifest in ``data_dir`` (its ``mel`` paths are relative to that folder)."""
-    from referee import recognize  # benchmarks/referee.py
-
     rate = tts.features.sample_rate
     vocoder = build_vocoder(tts.config.vocoder, tts.features)
     texts = [row["text"] for row in rows]
