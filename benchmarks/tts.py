@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     if "intelligibility" in args.stages:
         intelligibility(tts, rows, lm, args.asr)
     if "diagnose" in args.stages:
-        diagnose(tts, args.data, rows, make_recognizer(lm), args.asr)
+        diagnose(tts, args.data / f"{args.split}.jsonl", args.limit, make_recognizer(lm), args.asr)
     if "rtf" in args.stages:
         rtf(tts, rows)
     if "griffinlim" in args.stages:

@@ -30,20 +30,12 @@ from referee import recognize  # benchmarks/referee.py
 from speechattn.audio import load_audio
 from speechattn.metrics import error_rates
 from speechattn.text import normalize_asr
+from speechattn.tts.data import TTSDataset
 from speechattn.tts.pretrained import LoadedTTS
 from speechattn.tts.synthesize import synthesize
 from speechattn.vocoder import build_vocoder
 
-__all__ = ["teacher_forced_mel", "diagnose"]
-
-
-@torch.no_grad()
-def teacher_forced_mel(tts: LoadedTTS, text: str, mel: torch.Tensor) -> torch.Tensor:
-    """The model's postnet output (F, M), normalized, for ``text`` fed the normalized recorded
-    frames ``mel`` (F, M) (eval mode: prenet dropout as the voice synthesizes)."""
-    ids = torch.tensor([tts.vocab.encode(text, add_eos=True)])
-    out = tts.model(ids, torch.tensor([ids.shape[1]]), mel.unsqueeze(0), torch.tensor([mel.shape[0]]))
-    return out.mel_after[0, : mel.shape[0]]
+__all__ = ["diagnose"]
 
 
 def _scores(refs: list[str], hyps: list[str]) -> str:
@@ -51,22 +43,25 @@ def _scores(refs: list[str], hyps: list[str]) -> str:
     return f"{100 * rates.wer:6.1f} {100 * rates.cer:6.1f}"
 
 
-def diagnose(tts: LoadedTTS, data_dir: Path, rows: list[dict], recognizer, asr_exp: Path | None) -> None:
-    """Print WER/CER at each point of the chain (module docstring) for ``rows`` of a prepared
-    TTS manifest in ``data_dir`` (its ``mel`` paths are relative to that folder)."""
+@torch.no_grad()
+def diagnose(tts: LoadedTTS, manifest: Path, limit: int, recognizer, asr_exp: Path | None) -> None:
+    """Print WER/CER at each point of the chain (module docstring) for the first ``limit`` rows
+    of a prepared TTS ``manifest`` (its cached mels, read and batched as training does)."""
     rate = tts.features.sample_rate
     vocoder = build_vocoder(tts.config.vocoder, tts.features)
+    dataset = TTSDataset(manifest, tts.vocab, tts.cmvn, cache_in_memory=False)
+    rows = dataset.rows[:limit]
     texts = [row["text"] for row in rows]
     waves: dict[str, list[torch.Tensor]] = {"recording": [], "vocoder": [], "teacher forced": []}
     l1 = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(tts.config.seed)  # prenet dropout at inference is random
-        for row in rows:
+        for index, row in enumerate(rows):
             waves["recording"].append(load_audio(row["audio"], rate)[0])
-            raw = torch.from_numpy(np.load(data_dir / row["mel"])).float()  # (F, M) log-mel
-            waves["vocoder"].append(vocoder(raw))
-            target = tts.cmvn(raw)
-            predicted = teacher_forced_mel(tts, row["text"], target)
+            batch = dataset.batch([index])  # one utterance: text (1, T), mels (1, F, M) normalized
+            target = batch.mels[0]  # (F, M)
+            waves["vocoder"].append(vocoder(tts.cmvn.inverse(target)))
+            predicted = tts.model(*batch).mel_after[0, : target.shape[0]]  # fed the recorded frames
             l1.append(float((predicted - target).abs().mean()))
             waves["teacher forced"].append(vocoder(tts.cmvn.inverse(predicted)))
     results = synthesize(tts, texts)
