@@ -123,6 +123,30 @@ def test_ctc_prefix_scores_match_brute_force_and_ctc_loss():
     assert torch.all(delta[:, blank] == float("-inf"))
 
 
+def test_ctc_prefix_scorer_holds_each_utterance_once_for_its_beams():
+    """G hypotheses per utterance on one copy of its frames score and advance exactly as the
+    frames repeated per hypothesis do, each hypothesis on its own prefix."""
+    torch.manual_seed(1)
+    log_probs = torch.randn(2, 7, 6).log_softmax(-1)
+    lengths = torch.tensor([7, 5])
+    grouped = CTCPrefixScorer(log_probs, lengths, BLANK, EOS)
+    repeated = CTCPrefixScorer(log_probs.repeat_interleave(3, 0), lengths.repeat_interleave(3),
+                               BLANK, EOS)  # fmt: skip
+    ours, theirs = grouped.initial_state(3), repeated.initial_state()
+    assert ours.r.shape == theirs.r.shape == (6, 7, 2)
+    for tokens in ([4, 5, 4, 5, 4, 4], [4, 4, 5, 5, 4, 5], [5, 4, 4, 5, 5, 4]):
+        delta = grouped.score(ours)
+        torch.testing.assert_close(delta, repeated.score(theirs))
+        rows, chosen = torch.tensor([1, 0, 2, 5, 3, 4]), torch.tensor(tokens)
+        ours = grouped.advance(ours, delta, rows, chosen)
+        theirs = repeated.advance(theirs, delta, rows, chosen)
+        torch.testing.assert_close(ours.r, theirs.r)
+    assert not torch.allclose(delta[0], delta[1])  # the hypotheses of one utterance differ
+    kept = grouped.select(torch.tensor([False, True]))  # the first utterance has finished
+    torch.testing.assert_close(kept.score(ours.select(torch.arange(3, 6))),
+                               repeated.score(theirs)[3:])  # fmt: skip
+
+
 class _BigramStub:
     """A stand-in for LAS whose next-token distribution depends only on the previous token."""
 

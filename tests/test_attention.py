@@ -68,6 +68,28 @@ def test_sequence_alone_equals_sequence_in_padded_batch(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_grouped_queries_equal_the_repeated_memory(kind):
+    """Beam search's seam: G query rows per memory row, the memory, mask and keys not repeated,
+    give what the memory repeated G times gives, step after step (each row its own past)."""
+    attention = make(kind)
+    groups, lengths = 3, torch.tensor([7, 4])
+    memory = torch.randn(2, 7, DIM)
+    queries = torch.randn(4, 2 * groups, DIM) * 2
+    repeated = memory.repeat_interleave(groups, dim=0)
+    full_c, full_w, _ = run_steps(attention, queries, repeated, lengths.repeat_interleave(groups))
+    mask, keys = lengths_to_mask(lengths, 7), attention.prepare(memory)
+    state = attention.initial_state(repeated)  # (B G) rows, as beam search selects them
+    for step, query in enumerate(queries):
+        context, weights, state = attention(query, memory, mask, state, keys)
+        torch.testing.assert_close(context, full_c[:, step], atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(weights, full_w[:, step], atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(full_w[0], full_w[1])  # the rows of one memory row do differ
+    five = AttentionState(torch.zeros(5, 7), torch.zeros(5, 7))
+    with pytest.raises(ValueError, match="5 query rows for 2 memory rows"):
+        attention(torch.randn(5, DIM), memory, mask, five, keys)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_gradcheck_double_precision(kind):
     attention = make(kind, dtype=torch.float64)
     memory = torch.randn(2, 5, DIM, dtype=torch.float64, requires_grad=True)

@@ -173,7 +173,7 @@ class _Beams(NamedTuple):
 
     utt: Tensor  # (b,) original utterance index of each alive utterance (CPU)
     limit: Tensor  # (b,) step bound per utterance (CPU)
-    speech: SpeechMemory  # N = b x K rows
+    speech: SpeechMemory  # b rows: the K hypotheses of an utterance share its memory and keys
     state: DecoderState
     tokens: Tensor  # (N,) last token
     history: Tensor  # (N, u) emitted tokens
@@ -188,12 +188,12 @@ class _Beams(NamedTuple):
         dev = self.tokens.device
         rows_dev = rows.to(dev)
         return _Beams(
-            self.utt[keep], self.limit[keep], self.speech.select(rows_dev),
+            self.utt[keep], self.limit[keep], self.speech.select(keep.to(dev)),
             self.state.select(rows_dev), self.tokens[rows_dev], self.history[rows_dev],
             None if self.attention is None else self.attention[rows_dev],
             self.scores[keep.to(dev)],
             None if self.ctc is None else self.ctc.select(rows_dev),
-            None if self.scorer is None else self.scorer.select(rows_dev),
+            None if self.scorer is None else self.scorer.select(keep.to(dev)),
         )  # fmt: skip
 
 
@@ -208,15 +208,13 @@ def _start_beams(
         ctc_log_probs = model.ctc_log_probs(speech.memory)  # (B, T', V)
         scorer = CTCPrefixScorer(ctc_log_probs, speech.lengths, BLANK, EOS)
     rows = torch.arange(batch, device=device).repeat_interleave(beam)  # (N,)
-    speech = speech.select(rows)
     if scorer is not None:
-        scorer = scorer.select(rows)
-        ctc = scorer.initial_state()
+        ctc = scorer.initial_state(beam)
     scores = torch.full((batch, beam), _NEG_INF, device=device)
     scores[:, 0] = 0.0  # only one live hypothesis (the empty one) at the start
     n = batch * beam
     return _Beams(
-        torch.arange(batch), limit, speech, model.initial_state(speech),
+        torch.arange(batch), limit, speech, model.initial_state(speech).select(rows),
         torch.full((n,), EOS, dtype=torch.long, device=device),
         torch.zeros(n, 0, dtype=torch.long, device=device),
         features.new_zeros(n, 0, speech.memory.shape[1]) if keep_attention else None,
@@ -333,7 +331,7 @@ def _collect(
         length = step + 1  # characters + EOS
         att = None
         if beams.attention is not None:
-            frames = int(beams.speech.lengths[row])
+            frames = int(beams.speech.lengths[b])
             att = torch.cat([beams.attention[row], weights[row].unsqueeze(0)])[:, :frames].cpu()
         tokens = beams.history[row].tolist()
         normalized = raw / length**config.length_penalty

@@ -109,7 +109,7 @@ class SpeechMemory(NamedTuple):
     keys: Tensor
 
     def select(self, index: Tensor) -> SpeechMemory:
-        """Rows ``index`` (N,): repeats utterances for beams or drops finished ones."""
+        """Rows ``index`` (a (b,) bool mask or ids): drops the utterances beam search finished."""
         return SpeechMemory(
             self.memory[index], self.lengths[index.to(self.lengths.device)], self.mask[index],
             self.keys[index],
@@ -182,7 +182,11 @@ class LAS(nn.Module):
     def step(
         self, tokens: Tensor, speech: SpeechMemory, state: DecoderState
     ) -> tuple[Tensor, Tensor, DecoderState]:
-        """One speller step: previous tokens (B,) -> logits (B, V), attention (B, T'), state."""
+        """One speller step: previous tokens (B,) -> logits (B, V), attention (B, T'), state.
+
+        Beam search passes B x K tokens and states, K consecutive rows per utterance of ``speech``
+        (the attention's groups, :mod:`speechattn.nn.attention`); everything returned has B x K
+        rows then."""
         out = self.decoder.step(
             self.embedding(tokens), speech.memory, speech.mask, state, speech.keys
         )

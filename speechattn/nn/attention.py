@@ -12,6 +12,12 @@ Every attention module has the same call::
 - ``state``: :class:`AttentionState` from the previous step (or :func:`initial_state`).
 - ``context`` (B, Dm), ``weights`` (B, T) summing to 1 with exactly 0 on padded frames.
 
+Groups: ``query`` and ``state`` may have G rows per memory row, (B x G, ...) with the G rows of
+one memory row consecutive (beam search: the K hypotheses of one utterance). ``context``,
+``weights`` and the new state then have B x G rows too, and the memory, its mask and its keys are
+never repeated per hypothesis: the additive kinds broadcast the keys and the context is one
+(G, T) @ (T, Dm) product per memory row.
+
 Nothing is remembered between calls: the running state goes in and comes out explicitly, so a
 module can never leak the last batch's mask into the next one.
 
@@ -51,7 +57,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from speechattn.nn.functional import tanh
+from speechattn.nn.functional import tanh_energies
 
 __all__ = [
     "ATTENTION",
@@ -69,6 +75,7 @@ __all__ = [
     "GMMAttention",
     "build_attention",
     "initial_state",
+    "query_groups",
     "window_mask",
 ]
 
@@ -169,13 +176,33 @@ class Attention(nn.Module):
         """One attention step: (B, Dq), (B, T, Dm), (B, T) -> context (B, Dm), weights (B, T), state."""
         if keys is None:
             keys = self.prepare(memory)
+        batch, frames, width = memory.shape
+        groups = query_groups(query, memory)
+        if groups > 1:
+            mask = mask.repeat_interleave(groups, dim=0)  # (B G, T)
         if self.window is not None:
             mask = window_mask(state.weights, mask, self.window, self.window_backward)
         scores, position = self.score_step(query, keys, state)
-        scores = (scores / self.temperature).masked_fill(~mask, float("-inf"))  # (B, T)
-        weights = torch.softmax(scores, dim=1)  # (B, T); exp(-inf) is exactly 0 on padding
-        context = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)  # (B, 1, T) @ (B, T, Dm)
+        scores = (scores / self.temperature).masked_fill(~mask, float("-inf"))  # (B G, T)
+        weights = torch.softmax(scores, dim=1)  # (B G, T); exp(-inf) is exactly 0 on padding
+        # (B, G, T) @ (B, T, Dm): one product per memory row for all of its G query rows
+        context = torch.bmm(weights.view(batch, groups, frames), memory).view(-1, width)
         return context, weights, AttentionState(weights, state.cumulative + weights, position)
+
+
+def query_groups(query: Tensor, memory: Tensor) -> int:
+    """G, the query rows per memory row: (B x G, Dq) against (B, T, Dm)."""
+    rows, batch = query.shape[0], memory.shape[0]
+    if batch == 0 or rows % batch:
+        raise ValueError(f"attention: {rows} query rows for {batch} memory rows; need a multiple")
+    return rows // batch
+
+
+def _dot_scores(query: Tensor, keys: Tensor) -> Tensor:
+    """(B G, D) queries against (B, T, D) keys -> (B G, T) dot products."""
+    batch, frames, width = keys.shape
+    grouped = query.view(batch, -1, width).transpose(1, 2)  # (B, D, G)
+    return torch.bmm(keys, grouped).transpose(1, 2).reshape(-1, frames)  # (B, T, G) -> (B G, T)
 
 
 class DotAttention(Attention):
@@ -190,7 +217,7 @@ class DotAttention(Attention):
             )
 
     def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
-        return torch.bmm(keys, query.unsqueeze(2)).squeeze(2)  # (B, T, D) @ (B, D, 1)
+        return _dot_scores(query, keys)
 
 
 class ScaledDotAttention(DotAttention):
@@ -234,7 +261,7 @@ class GeneralAttention(Attention):
         return self.memory_proj(memory)  # (B, T, Dq)
 
     def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
-        return torch.bmm(keys, query.unsqueeze(2)).squeeze(2)
+        return _dot_scores(query, keys)
 
 
 class AdditiveAttention(Attention):
@@ -249,18 +276,21 @@ class AdditiveAttention(Attention):
     def prepare(self, memory: Tensor) -> Tensor:
         return self.memory_proj(memory)  # (B, T, A)
 
-    def extra_features(self, state: AttentionState) -> Tensor | float:
-        """Terms added to the energies' argument: 0, or a fresh (B, T, A) tensor that
-        :meth:`score` adds into in place."""
-        return 0.0
+    def extra_features(self, state: AttentionState, batch: int) -> Tensor | None:
+        """Terms added to the energies' argument: None, or a fresh (B, G, T, A) tensor (not a
+        view: autograd would copy it back at every in-place op) that :meth:`score` adds into in
+        place; ``batch`` is B."""
+        return None
 
     def score(self, query: Tensor, keys: Tensor, state: AttentionState) -> Tensor:
-        extra = self.extra_features(state)  # a fresh (B, T, A) tensor, or 0
-        if isinstance(extra, Tensor):  # add into it: no further (B, T, A) temporaries
-            hidden = extra.add_(keys).add_(self.query_proj(query).unsqueeze(1))
-        else:
-            hidden = keys + self.query_proj(query).unsqueeze(1)
-        return self.energy(tanh(hidden)).squeeze(2)  # (B, T, A) -> (B, T)
+        batch, frames, width = keys.shape
+        projected = self.query_proj(query).view(batch, -1, 1, width)  # (B, G, 1, A)
+        hidden = self.extra_features(state, batch)
+        if hidden is None:
+            hidden = keys.unsqueeze(1) + projected  # (B, G, T, A)
+        else:  # add into it: no further (B, G, T, A) temporaries, the keys broadcast over G
+            hidden.add_(keys.unsqueeze(1)).add_(projected)
+        return tanh_energies(hidden, self.energy.weight).view(-1, frames)  # (B G, T)
 
 
 class LocationAttention(AdditiveAttention):
@@ -279,10 +309,10 @@ class LocationAttention(AdditiveAttention):
         )
         self.location_proj = nn.Linear(config.location_channels, config.attention_dim, bias=False)
 
-    def extra_features(self, state: AttentionState) -> Tensor:
-        past = torch.stack([state.weights, state.cumulative], dim=1)  # (B, 2, T)
-        features = self.location_conv(past).transpose(1, 2)  # (B, T, C)
-        return self.location_proj(features)  # (B, T, A)
+    def extra_features(self, state: AttentionState, batch: int) -> Tensor:
+        past = torch.stack([state.weights, state.cumulative], dim=1)  # (B G, 2, T)
+        features = self.location_conv(past).transpose(1, 2)  # (B G, T, C)
+        return self.location_proj(features.unflatten(0, (batch, -1)))  # (B, G, T, A)
 
 
 def _one_hot_start(memory: Tensor) -> AttentionState:
@@ -365,7 +395,7 @@ class DynamicConvolutionAttention(Attention):
             previous.view(1, batch, frames), filters, padding=self.kernel // 2, groups=batch
         ).view(batch, self.channels, frames)  # (1, B*C, T) -> (B, C, T)
         hidden = self.static_proj(static.transpose(1, 2)) + self.dynamic_proj(dynamic.transpose(1, 2))
-        energy = self.energy(tanh(hidden)).squeeze(2)  # (B, T, A) -> (B, T)
+        energy = tanh_energies(hidden, self.energy.weight)  # (B, T, A) -> (B, T)
         taps = self.prior_filter.shape[2]
         prior = nn.functional.conv1d(nn.functional.pad(previous, (taps - 1, 0)), self.prior_filter)
         return energy + torch.log(prior.squeeze(1).clamp_min(self.PRIOR_FLOOR))

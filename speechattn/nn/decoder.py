@@ -162,7 +162,11 @@ class AttentionDecoder(nn.Module):
         state: DecoderState,
         keys: Tensor | None = None,
     ) -> StepOutput:
-        """(B, I), (B, T, Dm), (B, T) bool, state -> StepOutput."""
+        """(B, I), (B, T, Dm), (B, T) bool, state -> StepOutput.
+
+        ``inputs`` and ``state`` may have G rows per memory row (B x G, consecutive per memory
+        row), as in beam search; the memory, mask and keys are then not repeated (the attention's
+        groups)."""
         hidden: list[Tensor] = []
         cell: list[Tensor] = []
         x = self._run(self.cells, torch.cat([inputs, state.context], dim=1), state, hidden, cell)
