@@ -24,9 +24,10 @@ are faster):
           -1e4 bias on its logit, both output layers), so both run to the same maximum length
           (``--beam-steps`` steps); the step counts are printed. Random weights: this measures
           the search's cost per step, not its results (tests/test_beam_pin.py pins those).
-  tanh    the kernel behind most of both sides' attention time: ``torch.tanh`` against
-          ``speechattn.nn.functional.tanh`` (``2 * sigmoid(2x) - 1``, what our attention uses) on
-          the energies' shape in training (B, T', A) and in beam search (10 B, T', A).
+  tanh    the kernel behind most of both sides' attention time, the energies ``v . tanh(h)``:
+          ``torch.tanh`` and the product against ``speechattn.nn.functional.tanh_energies``
+          (``2 v . sigmoid(2h) - sum(v)`` in place, what our attention uses) on the energies'
+          shape in training (B, T', A) and in beam search (10 B, T', A).
   tts     with ``--tts-exp``: benchmarks/tts.py's real-time factor stage (ours against
           torchaudio's ``Tacotron2`` at the closest sizes, decoding the same number of frames).
 Each figure is the median of ``--repeats`` alternating runs (ours, theirs, ours, ...) after one
@@ -53,7 +54,7 @@ from speechattn.asr.loss import las_loss
 from speechattn.asr.model import LAS
 from speechattn.asr.recipe import ASRRecipeConfig
 from speechattn.config import resolve_config
-from speechattn.nn.functional import tanh as fast_tanh
+from speechattn.nn.functional import tanh_energies
 from speechattn.text import BLANK, EOS, PAD, UNK
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,13 +265,14 @@ def stage_tanh(model: LAS, batch_size: int, frames: int, repeats: int) -> None:
     encoder_frames = int(model.encoder(torch.randn(1, frames, model.config.num_mels),
                                        torch.tensor([frames]))[1][0])  # fmt: skip
     width = model.config.decoder.attention.attention_dim
-    print(
-        "  (for tanh: 'ours' is speechattn.nn.functional.tanh, 'SB' is torch.tanh, which SpeechBrain calls)"
-    )
+    print("  (for tanh: 'ours' is speechattn.nn.functional.tanh_energies, 'SB' is torch.tanh "
+          "and the product, as SpeechBrain computes them; both on a fresh copy)")  # fmt: skip
+    weight = torch.randn(1, width)
     for label, rows in (("training", batch_size), ("beam 10", 10 * batch_size)):
         x = torch.randn(rows, encoder_frames, width)
-        result = alternate(lambda x=x: fast_tanh(x), lambda x=x: torch.tanh(x), repeats)
-        report(f"tanh, {label} ({rows}x{encoder_frames}x{width})", result)
+        result = alternate(lambda x=x: tanh_energies(x.clone(), weight),
+                           lambda x=x: torch.tanh(x.clone()) @ weight[0], repeats)  # fmt: skip
+        report(f"energies, {label} ({rows}x{encoder_frames}x{width})", result)
 
 
 def stage_tts(exp: Path, data: Path, limit: int) -> None:
