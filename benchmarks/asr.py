@@ -15,7 +15,10 @@ Stages (``--stages``, default ``train decode breakdown``):
              ``--limit`` dev utterances, batched by ``search.batch_size``.
   breakdown  one training step against the bare LSTM kernels it runs (nn.LSTM / nn.LSTMCell of the
              same shapes, forward + backward, nothing else), and where the rest goes: attention,
-             output layer + loss, optimizer, and the remainder (Python dispatch, masking, concats).
+             output layer + loss, optimizer, and the remainder (Python dispatch, masking, concats);
+             then one beam-10 search of ``search.batch_size`` dev utterances with the config's CTC
+             weight (no LM) split into listener, decoder steps (attention and the rest), CTC
+             prefix scorer and the search's own bookkeeping.
   full       the recipe end to end: train the config on ``DATA`` into ``--exp`` (resumes), then
              beam-10 decode ``test``, ``test-unseen-voice``, ``test-prose`` and
              ``test-prose-unseen-voice`` where DATA has them, with the experiment's LM, without it,
@@ -44,8 +47,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from speechattn.asr.ctc_prefix import CTCPrefixScorer
 from speechattn.asr.data import ASRBatch, ASRDataset
-from speechattn.asr.decode import decode_dataset
+from speechattn.asr.decode import beam_search, decode_dataset
 from speechattn.asr.infer import run_decode
 from speechattn.asr.loss import las_loss
 from speechattn.asr.pretrained import load_asr
@@ -232,6 +236,75 @@ def stage_breakdown(task: ASRTask, config: ASRRecipeConfig) -> None:
         print(f"  {name:<76} {value:7.3f} s  {100 * value / step:5.1f}%")
     print(f"  {'training step':<76} {step:7.3f} s  = {step / lstm:.2f} x the bare LSTM kernels; "
           f"{peak_memory()}")  # fmt: skip
+    _beam_breakdown(task, config)
+
+
+class _Clock:
+    """Wall seconds spent inside wrapped callables, and their calls, by name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def wrap(self, name: str, fn: Callable) -> Callable:
+        self.seconds[name], self.calls[name] = 0.0, 0
+
+        def clocked(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - start
+                self.calls[name] += 1
+
+        return clocked
+
+
+def _beam_breakdown(task: ASRTask, config: ASRRecipeConfig) -> None:
+    """One beam-10 search (the config's CTC weight, no LM) of the longest dev utterances, split
+    by wrapping the listener, the decoder step, the attention and the CTC scorer with clocks."""
+    model = task.model.eval()
+    dataset = task.valid_set
+    longest = sorted(range(len(dataset)), key=lambda i: -dataset.lengths[i])
+    batch = dataset.batch(longest[: config.search.batch_size], stand_in=False)
+    ctc_weight = config.search.ctc_weight if model.has_ctc else 0.0
+    search = dataclasses.replace(config.search, beam_size=10, ctc_weight=ctc_weight, lm_weight=0.0)
+    clock = _Clock()
+    model.encode = clock.wrap("encode", model.encode)  # instance attributes shadow the methods
+    model.step = clock.wrap("step", model.step)
+    attention = model.decoder.attention
+    attention.forward = clock.wrap("attention", attention.forward)
+    score, advance = CTCPrefixScorer.score, CTCPrefixScorer.advance
+    CTCPrefixScorer.score = clock.wrap("ctc score", score)
+    CTCPrefixScorer.advance = clock.wrap("ctc advance", advance)
+    try:
+        with torch.no_grad():
+            beam_search(model, batch.features, batch.lengths, search)  # warm-up
+            for name in clock.seconds:
+                clock.seconds[name], clock.calls[name] = 0.0, 0
+            start = time.perf_counter()
+            beam_search(model, batch.features, batch.lengths, search)
+            total = time.perf_counter() - start
+    finally:
+        del model.encode, model.step, attention.forward
+        CTCPrefixScorer.score, CTCPrefixScorer.advance = score, advance
+    seconds = clock.seconds
+    ctc = seconds["ctc score"] + seconds["ctc advance"]
+    parts = {
+        "listener (encode)": seconds["encode"],
+        "decoder steps: attention": seconds["attention"],
+        "decoder steps: LSTM cells, embedding, output layer": seconds["step"] - seconds["attention"],
+        "CTC prefix scorer (score + advance)": ctc,
+        "search: log-softmax, top-k, selection, finished hypotheses": (
+            total - seconds["encode"] - seconds["step"] - ctc
+        ),
+    }
+    print(f"breakdown of one beam-10 search (ctc {ctc_weight}, no LM), {len(batch.ids)} dev "
+          f"utterances of up to {batch.features.shape[1]} frames, {clock.calls['step']} decoder "
+          f"steps:")  # fmt: skip
+    for name, value in parts.items():
+        print(f"  {name:<76} {value:7.3f} s  {100 * value / total:5.1f}%")
+    print(f"  {'beam search':<76} {total:7.3f} s; {peak_memory()}")
 
 
 def stage_full(
