@@ -95,9 +95,9 @@ class CTCPrefixScorer:
         n = r.shape[0]
         return CTCPrefixState(r, r.new_zeros(n), torch.full((n,), -1, device=r.device))
 
-    def _utterances(self, rows: Tensor, state: CTCPrefixState) -> Tensor:
-        """The utterance of each hypothesis row ``rows`` of ``state``."""
-        return torch.div(rows, state.r.shape[0] // self.x.shape[0], rounding_mode="floor")
+    def _groups(self, state: CTCPrefixState) -> int:
+        """G, the hypotheses per utterance in ``state``."""
+        return state.r.shape[0] // self.x.shape[0]
 
     def _shifted(self, phi: Tensor, last: Tensor, valid: Tensor) -> Tensor:
         """phi (N, T) one frame later: ``phi[t - 1]``, with ``phi[-1] = log 1`` for the empty prefix
@@ -112,7 +112,7 @@ class CTCPrefixScorer:
         prefix as complete.
         """
         batch, frames, vocab = self.x.shape
-        groups = state.r.shape[0] // batch
+        groups = self._groups(state)
         valid = self.valid.repeat_interleave(groups, dim=0)  # (N, T)
         r_n, r_b = state.r[:, :, 0], state.r[:, :, 1]  # (N, T)
         phi_prev = self._shifted(torch.logaddexp(r_n, r_b), state.last, valid)  # (N, T)
@@ -123,7 +123,7 @@ class CTCPrefixScorer:
         psi = mass.log() + peak
         rows = torch.nonzero(state.last >= 0).squeeze(1)
         if len(rows):  # a repeated character needs a blank between: phi[t - 1] = r_b[t - 1]
-            last, utts = state.last[rows], self._utterances(rows, state)
+            last, utts = state.last[rows], torch.div(rows, groups, rounding_mode="floor")
             blank_prev = self._shifted(r_b[rows], last, valid[rows])  # (R, T)
             psi[rows, last] = torch.logsumexp(blank_prev + self.x[utts, :, last], dim=1)
         psi[:, self.eos] = self._complete(state.r, groups)
@@ -144,7 +144,7 @@ class CTCPrefixScorer:
     ) -> CTCPrefixState:
         """States of the chosen extensions: hypothesis ``rows[i]`` extended by ``tokens[i]``
         (``delta`` from :meth:`score` on ``state``)."""
-        utts = self._utterances(rows, state)
+        utts = torch.div(rows, self._groups(state), rounding_mode="floor")  # (N',) utterances
         r, last, valid = state.r[rows], state.last[rows], self.valid[utts]  # (N', T, 2), ...
         r_n, r_b = r[:, :, 0], r[:, :, 1]  # (N', T)
         repeat = (tokens == last).unsqueeze(1)

@@ -186,14 +186,14 @@ class _Beams(NamedTuple):
         """Only the utterances ``keep`` (b,) bool of this batch."""
         rows = (torch.nonzero(keep).squeeze(1).unsqueeze(1) * beam + torch.arange(beam)).reshape(-1)
         dev = self.tokens.device
-        rows_dev = rows.to(dev)
+        rows_dev, keep_dev = rows.to(dev), keep.to(dev)
         return _Beams(
-            self.utt[keep], self.limit[keep], self.speech.select(keep.to(dev)),
+            self.utt[keep], self.limit[keep], self.speech.select(keep_dev),
             self.state.select(rows_dev), self.tokens[rows_dev], self.history[rows_dev],
             None if self.attention is None else self.attention[rows_dev],
-            self.scores[keep.to(dev)],
+            self.scores[keep_dev],
             None if self.ctc is None else self.ctc.select(rows_dev),
-            None if self.scorer is None else self.scorer.select(keep.to(dev)),
+            None if self.scorer is None else self.scorer.select(keep_dev),
         )  # fmt: skip
 
 
