@@ -3,6 +3,7 @@ goes, and (``full``) the offline recipe's accuracy. Prints figures; never assert
 
 Usage:
     python benchmarks/asr.py --data data/asr_small                          # speed stages, offline.yaml
+    python benchmarks/asr.py --data data/asr_small --stages decode breakdown --trained exp/asr   # its weights
     python benchmarks/asr.py --data data/asr_mini --config recipes/asr/conf/tiny.yaml --threads 1
     python benchmarks/asr.py --corpus small --stages full --threads 2        # build, train, decode
     python benchmarks/asr.py --data DIR --exp EXP --stages full --lexicon WORDS   # + word-list decoding
@@ -12,7 +13,8 @@ Stages (``--stages``, default ``train decode breakdown``):
   train      seconds of audio trained per second of wall time over ``--steps`` steps of the config's
              model and batch size (after 2 warm-up steps), fresh weights.
   decode     real-time factor (decode time / audio time) of greedy and beam-10 search on up to
-             ``--limit`` dev utterances, batched by ``search.batch_size``.
+             ``--limit`` dev utterances, batched by ``search.batch_size``; with fresh weights
+             unless ``--trained EXP`` (fresh ones run every hypothesis to its length bound).
   breakdown  one training step against the bare LSTM kernels it runs (nn.LSTM / nn.LSTMCell of the
              same shapes, forward + backward, nothing else), and where the rest goes: attention,
              output layer + loss, optimizer, and the remainder (Python dispatch, masking, concats);
@@ -385,6 +387,27 @@ def stage_referee(data: Path, splits: list[str]) -> None:
               f"({time.perf_counter() - start:.0f} s)")  # fmt: skip
 
 
+def use_trained_weights(task: ASRTask, exp: Path) -> None:
+    """Put ``exp``'s trained weights into ``task``'s model, or exit saying why they do not fit.
+
+    Fresh weights decode to the length bound; a trained model's hypotheses end where the speech
+    does, so its decoding RTF is the one a user sees."""
+    try:
+        trained = load_asr(exp)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"--trained: {error}")
+    symbols = task.valid_set.vocab.symbols
+    if trained.vocab.symbols != symbols:
+        sys.exit(f"--trained {exp}: its vocabulary ({len(trained.vocab.symbols)} symbols) is not "
+                 f"the data's ({len(symbols)}); pass the DATA it was trained on")  # fmt: skip
+    try:
+        task.model.load_state_dict(trained.model.state_dict())
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        sys.exit(f"--trained {exp}: its network is not --config's ({first}); pass its config.yaml")
+    print(f"weights: {exp} (trained), not fresh ones")
+
+
 def prepare_corpus(size: str, workdir: Path) -> Path:
     """Build and prepare the offline corpus of ``size`` under ``workdir`` (idempotent)."""
     import importlib.util
@@ -414,6 +437,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--exp", type=Path, help="experiment folder for 'full' (default WORKDIR/exp)"
     )
+    parser.add_argument(
+        "--trained", type=Path, metavar="EXP",
+        help="decode and breakdown: this trained experiment's weights instead of fresh ones (its "
+        "network must be --config's and its vocabulary DATA's)",
+    )  # fmt: skip
     parser.add_argument(
         "--stages", nargs="+", choices=STAGES, default=["train", "decode", "breakdown"]
     )
@@ -452,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         config = resolve_config(ASRRecipeConfig, args.config, args.overrides)
         torch.manual_seed(0)
         task = build_task(config, data)
+        if args.trained:
+            use_trained_weights(task, args.trained)
         params = sum(p.numel() for p in task.model.parameters())
         print(f"model: {params / 1e6:.2f}M parameters; {peak_memory()}")
         if "train" in quick:
