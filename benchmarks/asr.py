@@ -402,9 +402,9 @@ def use_trained_weights(task: ASRTask, exp: Path) -> None:
                  f"the data's ({len(symbols)}); pass the DATA it was trained on")  # fmt: skip
     try:
         task.model.load_state_dict(trained.model.state_dict())
-    except RuntimeError as error:
-        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
-        sys.exit(f"--trained {exp}: its network is not --config's ({first}); pass its config.yaml")
+    except RuntimeError as error:  # "Error(s) in loading state_dict for LAS:\n\t<what differs>"
+        detail = str(error).splitlines()[-1].strip()
+        sys.exit(f"--trained {exp}: its network is not --config's ({detail}); pass its config.yaml")
     print(f"weights: {exp} (trained), not fresh ones")
 
 
