@@ -7,6 +7,7 @@ Usage:
     python benchmarks/asr.py --data data/asr_mini --config recipes/asr/conf/tiny.yaml --threads 1
     python benchmarks/asr.py --corpus small --stages full --threads 2        # build, train, decode
     python benchmarks/asr.py --data DIR --exp EXP --stages full --lexicon WORDS   # + word-list decoding
+    python benchmarks/asr.py --data DIR --exp EXP --stages words   # misses by the words' training count
     python benchmarks/asr.py --data data/libri100 --config recipes/asr/conf/librispeech100.yaml
 
 Stages (``--stages``, default ``train decode breakdown``):
@@ -33,6 +34,11 @@ Stages (``--stages``, default ``train decode breakdown``):
              transcripts plus ``lm.text`` and any ``--lm-text`` files: seconds to fit, n-grams and
              contexts, file size, seconds to load, and the process's peak memory before and
              after (run it alone, in its own process: the peak is the process's).
+  words      for every decoding of ``--exp`` (``EXP/benchmark/*/hyps.jsonl`` and
+             ``EXP/decode/*/hyps.jsonl``), the reference words grouped by how often DATA's training
+             transcripts contain them (never, and then whether the experiment's LM text has them;
+             1-4; 5-49; 50 or more times): each group's share of the words and of them missed
+             (substituted or deleted). ``full`` prints the same after each of its decodings.
 Peak memory (``resource.getrusage`` max RSS) is printed after every stage.
 """
 
@@ -43,6 +49,7 @@ import dataclasses
 import resource
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,11 +69,12 @@ from speechattn.asr.training import build_task, train_asr
 from speechattn.asr.wordlist import WordList
 from speechattn.config import resolve_config
 from speechattn.data.batching import BucketBatchSampler, spread
-from speechattn.data.manifest import read_manifest
+from speechattn.data.manifest import read_manifest, read_text_lines
+from speechattn.metrics import missed_by_group
 from speechattn.nn.encoder import reduced_lengths
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("train", "decode", "breakdown", "full", "referee", "lm")
+STAGES = ("train", "decode", "breakdown", "full", "referee", "lm", "words")
 # the splits `full` decodes, and their WER targets (offline.yaml on the small corpus, beam 10)
 # the offline corpus's grammar test sets and its prose ones (sentences of real English, #16)
 WER_TARGETS = {"test": 10.0, "test-unseen-voice": 25.0, "test-prose": 15.0,
@@ -327,6 +335,7 @@ def stage_full(
     if lexicon is not None:
         words = WordList.load(lexicon, asr.vocab)
         decodings.append(("beam10_lexicon", dataclasses.replace(asr, words=words), search))
+    word_band = word_bands(data, lm_text_path(asr.config, data))
     for split, target in WER_TARGETS.items():
         manifest = data / f"{split}.jsonl"
         if not manifest.is_file():
@@ -342,6 +351,45 @@ def stage_full(
             print(f"full: {split:<18} {name:<15} WER {wer:5.2f}%  CER {cer:5.2f}%  "
                   f"({summary['utterances']} utterances, RTF {record['rtf']}, "
                   f"target <= {target:g}%: {verdict})")  # fmt: skip
+            print_word_misses(f"{split}_{name}", out, word_band)
+
+
+def word_bands(data: Path, lm_text: Path | None) -> Callable[[str], str]:
+    """The group of a word by its count in DATA's training transcripts (see ``words``)."""
+    counts = Counter(w for row in read_manifest(data / "train.jsonl") for w in row["text"].split())
+    lm_words = {w for line in read_text_lines(lm_text) for w in line.split()} if lm_text else set()
+
+    def band(word: str) -> str:
+        count = counts[word]
+        if count == 0:
+            return "0x, in LM text" if word in lm_words else "0x, nowhere"
+        return "1-4x" if count < 5 else "5-49x" if count < 50 else "50+x"
+
+    return band
+
+
+def print_word_misses(name: str, decoded: Path, band: Callable[[str], str]) -> None:
+    rows = [r for r in read_manifest(decoded / "hyps.jsonl") if r.get("ref") is not None]
+    groups = missed_by_group([r["ref"] for r in rows], [r["hyp"] for r in rows], band)
+    total = sum(words for words, _ in groups.values())
+    order = ["0x, nowhere", "0x, in LM text", "1-4x", "5-49x", "50+x"]
+    parts = [f"{label} {100 * groups[label][0] / total:.1f}% of words, "
+             f"{100 * groups[label][1] / groups[label][0]:.1f}% missed"
+             for label in order if label in groups]  # fmt: skip
+    print(f"words: {name:<33} {total} reference words by count in train.jsonl: {' | '.join(parts)}")
+
+
+def stage_words(data: Path, exp: Path) -> None:
+    config_path = exp / "config.yaml"
+    if not config_path.is_file():
+        raise SystemExit(f"words: {config_path} does not exist (pass --exp a trained experiment)")
+    band = word_bands(data, lm_text_path(resolve_config(ASRRecipeConfig, config_path, []), data))
+    decoded = sorted(p.parent for folder in ("benchmark", "decode")
+                     for p in (exp / folder).glob("*/hyps.jsonl"))  # fmt: skip
+    if not decoded:
+        raise SystemExit(f"words: no {exp}/benchmark/*/hyps.jsonl or {exp}/decode/*/hyps.jsonl")
+    for folder in decoded:
+        print_word_misses(f"{folder.parent.name}/{folder.name}", folder, band)
 
 
 def stage_lm(config: ASRRecipeConfig, data: Path, extra_text: list[Path], workdir: Path) -> None:
@@ -435,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=Path, default=Path("exp/bench_asr"))
     parser.add_argument("--config", type=Path, default=ROOT / "recipes/asr/conf/offline.yaml")
     parser.add_argument(
-        "--exp", type=Path, help="experiment folder for 'full' (default WORKDIR/exp)"
+        "--exp", type=Path, help="experiment folder for 'full' and 'words' (default WORKDIR/exp)"
     )
     parser.add_argument(
         "--trained", type=Path, metavar="EXP",
@@ -469,13 +517,15 @@ def main(argv: list[str] | None = None) -> int:
     if "full" in args.stages:
         exp = args.exp or args.workdir / "exp"
         stage_full(args.config, args.overrides, data, exp, args.lexicon)
+    if "words" in args.stages:
+        stage_words(data, args.exp or args.workdir / "exp")
     if "referee" in args.stages:
         stage_referee(data, args.split)
     if "lm" in args.stages:
         config = resolve_config(ASRRecipeConfig, args.config, args.overrides)
         args.workdir.mkdir(parents=True, exist_ok=True)
         stage_lm(config, data, args.lm_text, args.workdir)
-    quick = [s for s in args.stages if s not in ("full", "referee", "lm")]
+    quick = [s for s in args.stages if s not in ("full", "referee", "lm", "words")]
     if quick:
         config = resolve_config(ASRRecipeConfig, args.config, args.overrides)
         torch.manual_seed(0)

@@ -20,7 +20,7 @@ AlignmentMeasures(focus_rate=1.0, monotonicity=1.0, diagonality=1.0)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -36,6 +36,8 @@ __all__ = [
     "error_rates",
     "first_steps_reaching",
     "mean_measures",
+    "missed_by_group",
+    "recognized_words",
     "utterance_errors",
 ]
 
@@ -159,6 +161,50 @@ def utterance_errors(ref: str, hyp: str) -> dict[str, float | int | str]:
         **{k: v for k, v in rates.to_dict().items() if k != "utterances"},
         "word_errors": rates.word_errors,
     }
+
+
+def recognized_words(ref: str, hyp: str) -> list[bool]:
+    """For each word of ``ref``, whether the word alignment (jiwer's, as in :func:`error_rates`)
+    pairs it with an equal word of ``hyp``; substituted and deleted words are ``False``.
+
+    >>> recognized_words("a whole new idea", "a hall new idea")
+    [True, False, True, True]
+    >>> recognized_words("one two", "")
+    [False, False]
+    """
+    ref, hyp = _clean(ref), _clean(hyp)
+    hits = [False] * len(ref.split())
+    if not hits or not hyp:
+        return hits
+    for chunk in jiwer.process_words(ref, hyp).alignments[0]:
+        if chunk.type == "equal":
+            for index in range(chunk.ref_start_idx, chunk.ref_end_idx):
+                hits[index] = True
+    return hits
+
+
+def missed_by_group(
+    refs: Sequence[str], hyps: Sequence[str], group: Callable[[str], str]
+) -> dict[str, tuple[int, int]]:
+    """Reference words sorted into groups by ``group(word)`` (e.g. how often the training
+    transcripts contain the word): ``{label: (words, missed)}``, labels in order of first
+    appearance. Insertions belong to no reference word and are not counted, so the misses of all
+    groups add up to substitutions + deletions.
+
+    >>> seen = {"THE", "CAT"}
+    >>> missed_by_group(["THE CAT SAT", "THE MAT"], ["THE CAT SAD", "A MAT"],
+    ...                 lambda w: "seen" if w in seen else "new")
+    {'seen': (3, 1), 'new': (2, 1)}
+    """
+    if len(refs) != len(hyps):
+        raise ValueError(f"missed_by_group: {len(refs)} references but {len(hyps)} hypotheses")
+    groups: dict[str, list[int]] = {}
+    for ref, hyp in zip(refs, hyps):
+        for word, hit in zip(_clean(ref).split(), recognized_words(ref, hyp)):
+            counts = groups.setdefault(group(word), [0, 0])
+            counts[0] += 1
+            counts[1] += not hit
+    return {label: (words, missed) for label, (words, missed) in groups.items()}
 
 
 # --------------------------------------------------------------------------------------------

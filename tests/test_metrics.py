@@ -13,6 +13,8 @@ from speechattn.metrics import (
     error_rates,
     first_steps_reaching,
     mean_measures,
+    missed_by_group,
+    recognized_words,
     utterance_errors,
 )
 
@@ -58,6 +60,33 @@ def test_empty_reference_handling():
     rates = error_rates(["", "a b"], ["x y", "a b"])
     assert (rates.insertions, rates.ref_words, rates.wer) == (2, 2, 1.0)
     assert (rates.char_errors, rates.ref_chars) == (3, 3)
+
+
+@pytest.mark.parametrize(
+    ("ref", "hyp", "expected"),
+    [
+        ("a b c d", "a b c d", [True, True, True, True]),
+        ("a b c d", "a x c d", [True, False, True, True]),
+        ("a b c d", "a c d", [True, False, True, True]),
+        ("a b c d", "z a b y c d", [True, True, True, True]),  # insertions miss no word
+        ("a b", "ab", [False, False]),
+        ("", "x", []),
+    ],
+)
+def test_recognized_words_table(ref, hyp, expected):
+    assert recognized_words(ref, hyp) == expected
+
+
+def test_missed_by_group_adds_up_to_substitutions_and_deletions():
+    refs = ["the cat sat", "on the mat", "one two", "three", ""]
+    hyps = ["the cat sat down", "on mat", "one too", "tree for", "x"]
+    groups = missed_by_group(refs, hyps, lambda word: "short" if len(word) <= 3 else "long")
+    rates = error_rates(refs, hyps)
+    assert groups == {"short": (8, 2), "long": (1, 1)}  # "the" deleted, "two", "three" substituted
+    assert sum(words for words, _ in groups.values()) == rates.ref_words
+    assert sum(missed for _, missed in groups.values()) == rates.substitutions + rates.deletions
+    with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
+        missed_by_group(["a", "b"], ["a"], str)
     silent = error_rates([""], [""])
     assert (silent.wer, silent.cer) == (0.0, 0.0)
     assert math.isinf(error_rates([""], ["x"]).wer)
